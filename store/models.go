@@ -1,0 +1,356 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Row models: how the records are laid out in the database. They are
+// unexported so that the record types in store.go stay free of gorm tags.
+// Lists are JSON text (a nil list is "null", an empty one "[]"), byte
+// slices are BLOB/bytea (nil is NULL), times are UTC.
+
+type userRow struct {
+	ID           string    `gorm:"column:id;primaryKey"`
+	Name         string    `gorm:"column:name;not null;uniqueIndex:idx_users_name"`
+	PasswordHash string    `gorm:"column:password_hash;not null"`
+	CreatedAt    time.Time `gorm:"column:created_at;not null;autoCreateTime:false"`
+	UpdatedAt    time.Time `gorm:"column:updated_at;not null;autoUpdateTime:false"`
+}
+
+func (userRow) TableName() string { return "users" }
+
+type clientRow struct {
+	ID                      string    `gorm:"column:id;primaryKey"`
+	SecretHash              []byte    `gorm:"column:secret_hash"`
+	Name                    string    `gorm:"column:name;not null"`
+	RedirectURIs            string    `gorm:"column:redirect_uris;not null"`
+	GrantTypes              string    `gorm:"column:grant_types;not null"`
+	ResponseTypes           string    `gorm:"column:response_types;not null"`
+	Scopes                  string    `gorm:"column:scopes;not null"`
+	TokenEndpointAuthMethod string    `gorm:"column:token_endpoint_auth_method;not null"`
+	Introspect              bool      `gorm:"column:introspect;not null"`
+	Source                  string    `gorm:"column:source;not null"`
+	RegistrationTokenHash   []byte    `gorm:"column:registration_token_hash"`
+	Metadata                []byte    `gorm:"column:metadata"`
+	CreatedAt               time.Time `gorm:"column:created_at;not null;index:idx_clients_created_at;autoCreateTime:false"`
+	UpdatedAt               time.Time `gorm:"column:updated_at;not null;autoUpdateTime:false"`
+}
+
+func (clientRow) TableName() string { return "clients" }
+
+type consentRow struct {
+	UserID    string    `gorm:"column:user_id;primaryKey"`
+	ClientID  string    `gorm:"column:client_id;primaryKey;index:idx_consents_client_id"`
+	Scopes    string    `gorm:"column:scopes;not null"`
+	Resource  string    `gorm:"column:resource;not null"`
+	CreatedAt time.Time `gorm:"column:created_at;not null;autoCreateTime:false"`
+	UpdatedAt time.Time `gorm:"column:updated_at;not null;autoUpdateTime:false"`
+}
+
+func (consentRow) TableName() string { return "consents" }
+
+type requestRow struct {
+	Kind            string     `gorm:"column:kind;primaryKey"`
+	Signature       string     `gorm:"column:signature;primaryKey"`
+	RequestID       string     `gorm:"column:request_id;not null;index:idx_requests_request_id"`
+	ClientID        string     `gorm:"column:client_id;not null;index:idx_requests_client_id;index:idx_requests_subject_client,priority:2"`
+	Subject         string     `gorm:"column:subject;not null;index:idx_requests_subject_client,priority:1"`
+	RequestedAt     time.Time  `gorm:"column:requested_at;not null"`
+	ExpiresAt       time.Time  `gorm:"column:expires_at;not null;index:idx_requests_expires_at"`
+	Scopes          string     `gorm:"column:scopes;not null"`
+	GrantedScopes   string     `gorm:"column:granted_scopes;not null"`
+	Audience        string     `gorm:"column:audience;not null"`
+	GrantedAudience string     `gorm:"column:granted_audience;not null"`
+	Form            string     `gorm:"column:form;not null"`
+	Session         []byte     `gorm:"column:session"`
+	Active          bool       `gorm:"column:active;not null"`
+	UsedAt          *time.Time `gorm:"column:used_at"`
+	AccessSignature string     `gorm:"column:access_signature;not null"`
+}
+
+func (requestRow) TableName() string { return "requests" }
+
+type nonceRow struct {
+	Key       string    `gorm:"column:key;primaryKey"`
+	ExpiresAt time.Time `gorm:"column:expires_at;not null;index:idx_nonces_expires_at"`
+}
+
+func (nonceRow) TableName() string { return "nonces" }
+
+type signingKeyRow struct {
+	ID                  string     `gorm:"column:id;primaryKey"`
+	Algorithm           string     `gorm:"column:algorithm;not null"`
+	PublicJWK           []byte     `gorm:"column:public_jwk"`
+	EncryptedPrivateKey []byte     `gorm:"column:encrypted_private_key"`
+	CreatedAt           time.Time  `gorm:"column:created_at;not null;autoCreateTime:false"`
+	RetiredAt           *time.Time `gorm:"column:retired_at"`
+}
+
+func (signingKeyRow) TableName() string { return "signing_keys" }
+
+// schemaMigrationRow records which schema version of a component the
+// database has. This package's component is "store".
+type schemaMigrationRow struct {
+	Component string    `gorm:"column:component;primaryKey"`
+	Version   int       `gorm:"column:version;primaryKey;autoIncrement:false"`
+	AppliedAt time.Time `gorm:"column:applied_at;not null;autoCreateTime:false"`
+}
+
+func (schemaMigrationRow) TableName() string { return "schema_migrations" }
+
+const (
+	// schemaComponent names this package's rows in schema_migrations.
+	schemaComponent = "store"
+	// schemaVersion is the version of the schema this code writes. Raise it
+	// with every schema change that AutoMigrate cannot apply alone, and add
+	// the step to migrate.
+	schemaVersion = 1
+	// migrationLockID is the PostgreSQL advisory lock that serialises
+	// migrations by several processes.
+	migrationLockID int64 = 0x6d6370617574687a // "mcpauthz"
+)
+
+// migrate brings the schema up to schemaVersion in one transaction. It
+// refuses a database whose schema is newer than this code.
+func (db *DB) migrate(ctx context.Context) error {
+	err := db.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if db.dialect == DialectPostgres {
+			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrationLockID).Error; err != nil {
+				return err
+			}
+		}
+		if err := tx.AutoMigrate(&schemaMigrationRow{}); err != nil {
+			return err
+		}
+		var current int
+		err := tx.Model(&schemaMigrationRow{}).
+			Where("component = ?", schemaComponent).
+			Select("COALESCE(MAX(version), 0)").
+			Scan(&current).Error
+		if err != nil {
+			return err
+		}
+		if current > schemaVersion {
+			return fmt.Errorf("database schema version %d is newer than this program's %d", current, schemaVersion)
+		}
+		err = tx.AutoMigrate(&userRow{}, &clientRow{}, &consentRow{}, &requestRow{},
+			&nonceRow{}, &signingKeyRow{})
+		if err != nil {
+			return err
+		}
+		if current < schemaVersion {
+			return tx.Create(&schemaMigrationRow{
+				Component: schemaComponent, Version: schemaVersion, AppliedAt: db.now(),
+			}).Error
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: migrate schema: %w", err)
+	}
+	return nil
+}
+
+// encodeList returns l as JSON: "null" for nil, "[]" for empty.
+func encodeList(l []string) string {
+	b, err := json.Marshal(l)
+	if err != nil {
+		// A []string always marshals.
+		panic(err)
+	}
+	return string(b)
+}
+
+// decodeList reverses encodeList.
+func decodeList(column, s string) ([]string, error) {
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, fmt.Errorf("column %s: %w", column, err)
+	}
+	return l, nil
+}
+
+// utcRead returns a time read from the database in UTC.
+func utcRead(t time.Time) time.Time { return t.UTC() }
+
+// utcReadPtr is utcRead for optional times.
+func utcReadPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func userToRow(u *User) userRow {
+	return userRow{
+		ID:           u.ID,
+		Name:         u.Name,
+		PasswordHash: u.PasswordHash,
+		CreatedAt:    utc(u.CreatedAt),
+		UpdatedAt:    utc(u.UpdatedAt),
+	}
+}
+
+func (r *userRow) record() User {
+	return User{
+		ID:           r.ID,
+		Name:         r.Name,
+		PasswordHash: r.PasswordHash,
+		CreatedAt:    utcRead(r.CreatedAt),
+		UpdatedAt:    utcRead(r.UpdatedAt),
+	}
+}
+
+func clientToRow(c *Client) clientRow {
+	return clientRow{
+		ID:                      c.ID,
+		SecretHash:              c.SecretHash,
+		Name:                    c.Name,
+		RedirectURIs:            encodeList(c.RedirectURIs),
+		GrantTypes:              encodeList(c.GrantTypes),
+		ResponseTypes:           encodeList(c.ResponseTypes),
+		Scopes:                  encodeList(c.Scopes),
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		Introspect:              c.Introspect,
+		Source:                  c.Source,
+		RegistrationTokenHash:   c.RegistrationTokenHash,
+		Metadata:                c.Metadata,
+		CreatedAt:               utc(c.CreatedAt),
+		UpdatedAt:               utc(c.UpdatedAt),
+	}
+}
+
+func (r *clientRow) record() (Client, error) {
+	c := Client{
+		ID:                      r.ID,
+		SecretHash:              r.SecretHash,
+		Name:                    r.Name,
+		TokenEndpointAuthMethod: r.TokenEndpointAuthMethod,
+		Introspect:              r.Introspect,
+		Source:                  r.Source,
+		RegistrationTokenHash:   r.RegistrationTokenHash,
+		Metadata:                r.Metadata,
+		CreatedAt:               utcRead(r.CreatedAt),
+		UpdatedAt:               utcRead(r.UpdatedAt),
+	}
+	var err error
+	if c.RedirectURIs, err = decodeList("redirect_uris", r.RedirectURIs); err != nil {
+		return Client{}, err
+	}
+	if c.GrantTypes, err = decodeList("grant_types", r.GrantTypes); err != nil {
+		return Client{}, err
+	}
+	if c.ResponseTypes, err = decodeList("response_types", r.ResponseTypes); err != nil {
+		return Client{}, err
+	}
+	if c.Scopes, err = decodeList("scopes", r.Scopes); err != nil {
+		return Client{}, err
+	}
+	return c, nil
+}
+
+func consentToRow(c *Consent) consentRow {
+	return consentRow{
+		UserID:    c.UserID,
+		ClientID:  c.ClientID,
+		Scopes:    encodeList(c.Scopes),
+		Resource:  c.Resource,
+		CreatedAt: utc(c.CreatedAt),
+		UpdatedAt: utc(c.UpdatedAt),
+	}
+}
+
+func (r *consentRow) record() (Consent, error) {
+	scopes, err := decodeList("scopes", r.Scopes)
+	if err != nil {
+		return Consent{}, err
+	}
+	return Consent{
+		UserID:    r.UserID,
+		ClientID:  r.ClientID,
+		Scopes:    scopes,
+		Resource:  r.Resource,
+		CreatedAt: utcRead(r.CreatedAt),
+		UpdatedAt: utcRead(r.UpdatedAt),
+	}, nil
+}
+
+func requestToRow(r *Request) requestRow {
+	return requestRow{
+		Kind:            string(r.Kind),
+		Signature:       r.Signature,
+		RequestID:       r.RequestID,
+		ClientID:        r.ClientID,
+		Subject:         r.Subject,
+		RequestedAt:     utc(r.RequestedAt),
+		ExpiresAt:       utc(r.ExpiresAt),
+		Scopes:          encodeList(r.Scopes),
+		GrantedScopes:   encodeList(r.GrantedScopes),
+		Audience:        encodeList(r.Audience),
+		GrantedAudience: encodeList(r.GrantedAudience),
+		Form:            r.Form,
+		Session:         r.Session,
+		Active:          r.Active,
+		UsedAt:          utcPtr(r.UsedAt),
+		AccessSignature: r.AccessSignature,
+	}
+}
+
+func (r *requestRow) record() (Request, error) {
+	q := Request{
+		Kind:            RequestKind(r.Kind),
+		Signature:       r.Signature,
+		RequestID:       r.RequestID,
+		ClientID:        r.ClientID,
+		Subject:         r.Subject,
+		RequestedAt:     utcRead(r.RequestedAt),
+		ExpiresAt:       utcRead(r.ExpiresAt),
+		Form:            r.Form,
+		Session:         r.Session,
+		Active:          r.Active,
+		UsedAt:          utcReadPtr(r.UsedAt),
+		AccessSignature: r.AccessSignature,
+	}
+	var err error
+	if q.Scopes, err = decodeList("scopes", r.Scopes); err != nil {
+		return Request{}, err
+	}
+	if q.GrantedScopes, err = decodeList("granted_scopes", r.GrantedScopes); err != nil {
+		return Request{}, err
+	}
+	if q.Audience, err = decodeList("audience", r.Audience); err != nil {
+		return Request{}, err
+	}
+	if q.GrantedAudience, err = decodeList("granted_audience", r.GrantedAudience); err != nil {
+		return Request{}, err
+	}
+	return q, nil
+}
+
+func signingKeyToRow(k *SigningKey) signingKeyRow {
+	return signingKeyRow{
+		ID:                  k.ID,
+		Algorithm:           k.Algorithm,
+		PublicJWK:           k.PublicJWK,
+		EncryptedPrivateKey: k.EncryptedPrivateKey,
+		CreatedAt:           utc(k.CreatedAt),
+		RetiredAt:           utcPtr(k.RetiredAt),
+	}
+}
+
+func (r *signingKeyRow) record() SigningKey {
+	return SigningKey{
+		ID:                  r.ID,
+		Algorithm:           r.Algorithm,
+		PublicJWK:           r.PublicJWK,
+		EncryptedPrivateKey: r.EncryptedPrivateKey,
+		CreatedAt:           utcRead(r.CreatedAt),
+		RetiredAt:           utcReadPtr(r.RetiredAt),
+	}
+}

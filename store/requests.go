@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm/clause"
+)
+
+// CreateRequest stores r; ErrConflict if (Kind, Signature) exists.
+func (db *DB) CreateRequest(ctx context.Context, r *Request) error {
+	row := requestToRow(r)
+	res := db.conn(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&row)
+	if res.Error != nil {
+		return wrap("create request", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return wrap("create request", ErrConflict)
+	}
+	return nil
+}
+
+// GetRequest returns the request, or ErrNotFound. An inactive request is
+// returned together with ErrInactive.
+func (db *DB) GetRequest(ctx context.Context, kind RequestKind, signature string) (*Request, error) {
+	var row requestRow
+	err := db.conn(ctx).Where("kind = ? AND signature = ?", string(kind), signature).Take(&row).Error
+	if err != nil {
+		return nil, wrap("get request", err)
+	}
+	r, err := row.record()
+	if err != nil {
+		return nil, wrap("get request", err)
+	}
+	if !r.Active {
+		return &r, wrap("get request", ErrInactive)
+	}
+	return &r, nil
+}
+
+// DeleteRequest removes one request; ErrNotFound if absent.
+func (db *DB) DeleteRequest(ctx context.Context, kind RequestKind, signature string) error {
+	res := db.conn(ctx).Where("kind = ? AND signature = ?", string(kind), signature).Delete(&requestRow{})
+	if res.Error != nil {
+		return wrap("delete request", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return wrap("delete request", ErrNotFound)
+	}
+	return nil
+}
+
+// DeactivateRequest marks an active request inactive and sets UsedAt to
+// now, in one conditional UPDATE: exactly one of any number of concurrent
+// callers, in any number of processes, succeeds. The others get ErrInactive,
+// or ErrNotFound if the request is absent.
+func (db *DB) DeactivateRequest(ctx context.Context, kind RequestKind, signature string, now time.Time) error {
+	conn := db.conn(ctx)
+	res := conn.Model(&requestRow{}).
+		Where("kind = ? AND signature = ? AND active = ?", string(kind), signature, true).
+		Updates(map[string]any{"active": false, "used_at": utc(now)})
+	if res.Error != nil {
+		return wrap("deactivate request", res.Error)
+	}
+	if res.RowsAffected > 0 {
+		return nil
+	}
+	var n int64
+	err := conn.Model(&requestRow{}).Where("kind = ? AND signature = ?", string(kind), signature).Count(&n).Error
+	switch {
+	case err != nil:
+		return wrap("deactivate request", err)
+	case n == 0:
+		return wrap("deactivate request", ErrNotFound)
+	default:
+		return wrap("deactivate request", ErrInactive)
+	}
+}
+
+// RevokeRequests revokes every request of that kind in the family
+// requestID: refresh tokens are marked inactive (UsedAt is left alone), so
+// later reuse is still recognised; requests of every other kind are
+// deleted. A family without such requests is not an error.
+func (db *DB) RevokeRequests(ctx context.Context, kind RequestKind, requestID string) error {
+	q := db.conn(ctx).Where("kind = ? AND request_id = ?", string(kind), requestID)
+	var err error
+	if kind == KindRefresh {
+		err = q.Model(&requestRow{}).Update("active", false).Error
+	} else {
+		err = q.Delete(&requestRow{}).Error
+	}
+	if err != nil {
+		return wrap("revoke requests", err)
+	}
+	return nil
+}

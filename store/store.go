@@ -1,0 +1,245 @@
+// Package store persists everything mcpauthz knows: users, OAuth clients,
+// consent grants, issued OAuth requests (authorization codes, access and
+// refresh tokens, PKCE sessions), single-use nonces, signing keys and the
+// documents the MCP resource serves.
+//
+// The store is deliberately dumb: it holds records and enforces atomic
+// invariants (a code is consumed once, a refresh token is rotated once, a
+// nonce is used once) but knows nothing of OAuth rules. Protocol logic lives
+// in package authz.
+//
+// What is stored is useless to a database reader: tokens and codes are kept
+// only as their signatures, client secrets and registration tokens as keyed
+// hashes, passwords as argon2id hashes and signing keys encrypted. The callers
+// compute those; the store never sees a raw secret.
+//
+// All times are stored in UTC. Implementations must be safe for concurrent
+// use by several goroutines and by several processes sharing one database.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by Store methods. Callers test them with errors.Is.
+var (
+	// ErrNotFound: no record with that key.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a record with that key (or unique name) already exists.
+	ErrConflict = errors.New("store: already exists")
+	// ErrInactive: the request was already consumed, rotated or revoked.
+	// Methods that return it also return the record, so callers can act on
+	// the whole family (RFC 6819 §5.2.2.3 reuse detection).
+	ErrInactive = errors.New("store: inactive")
+	// ErrReplay: the single-use value was already used.
+	ErrReplay = errors.New("store: already used")
+)
+
+// User is a person who can log in.
+type User struct {
+	ID           string
+	Name         string // unique, case-sensitive
+	PasswordHash string // PHC-encoded argon2id hash
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Client is an OAuth client, registered on the command line (Source "cli")
+// or through dynamic registration (Source "dcr").
+type Client struct {
+	ID                      string
+	SecretHash              []byte // keyed hash of the secret; nil for public clients
+	Name                    string
+	RedirectURIs            []string
+	GrantTypes              []string
+	ResponseTypes           []string
+	Scopes                  []string
+	TokenEndpointAuthMethod string // none, client_secret_basic, client_secret_post, private_key_jwt
+	Introspect              bool   // may call the introspection endpoint
+	Source                  string // cli, dcr
+	RegistrationTokenHash   []byte // keyed hash of the RFC 7592 registration access token
+	// Metadata holds the remaining registered metadata (client_uri,
+	// logo_uri, contacts, jwks, software_id, ...) as a JSON object.
+	Metadata  []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Consent records that a user allowed a client a set of scopes for a
+// resource, so that a reconnect asking for no more skips the consent screen.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	Resource  string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// RequestKind says what a stored Request stands for.
+type RequestKind string
+
+// The kinds of stored Requests.
+const (
+	KindAuthCode RequestKind = "code"
+	KindAccess   RequestKind = "access"
+	KindRefresh  RequestKind = "refresh"
+	KindPKCE     RequestKind = "pkce"
+)
+
+// Request is an issued OAuth artefact (code, token, PKCE session), keyed by
+// (Kind, Signature). RequestID is shared by every artefact of one grant: the
+// code, and all access and refresh tokens that descend from it (the family).
+type Request struct {
+	Kind            RequestKind
+	Signature       string
+	RequestID       string
+	ClientID        string
+	Subject         string // the user ID, or empty for client_credentials
+	RequestedAt     time.Time
+	ExpiresAt       time.Time // after this the record may be garbage-collected
+	Scopes          []string
+	GrantedScopes   []string
+	Audience        []string
+	GrantedAudience []string
+	Form            string // URL-encoded, secrets removed
+	Session         []byte // JSON
+	Active          bool
+	UsedAt          *time.Time // when a code was consumed or a refresh token rotated
+	AccessSignature string     // refresh tokens: the access token issued with it
+}
+
+// SigningKey is an asymmetric key that signs tokens. The private half is
+// encrypted by the caller before it reaches the store.
+type SigningKey struct {
+	ID                  string // the JWK kid
+	Algorithm           string // e.g. ES256
+	PublicJWK           []byte // JSON
+	EncryptedPrivateKey []byte
+	CreatedAt           time.Time
+	// RetiredAt is set when a newer key took over signing. The key stays
+	// published until RetiredAt plus the longest token lifetime.
+	RetiredAt *time.Time
+}
+
+// Store is the persistence contract of mcpauthz. Every method takes the
+// context first; if the context carries a transaction begun with BeginTx,
+// the method runs inside it.
+type Store interface {
+	Users
+	Clients
+	Consents
+	Requests
+	Nonces
+	SigningKeys
+	Transactions
+
+	// Ping reports whether the database is reachable.
+	Ping(ctx context.Context) error
+	// DeleteExpired removes requests whose ExpiresAt and nonces whose expiry
+	// are before now. It returns how many rows went.
+	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
+	// Close releases the database.
+	Close() error
+}
+
+// Users manages the people who can log in.
+type Users interface {
+	// CreateUser stores u; ErrConflict if the name is taken.
+	CreateUser(ctx context.Context, u *User) error
+	// GetUser returns the user with that ID, or ErrNotFound.
+	GetUser(ctx context.Context, id string) (*User, error)
+	// GetUserByName returns the user with that name, or ErrNotFound.
+	GetUserByName(ctx context.Context, name string) (*User, error)
+	// ListUsers returns all users ordered by name.
+	ListUsers(ctx context.Context) ([]User, error)
+	// CountUsers returns how many users exist.
+	CountUsers(ctx context.Context) (int64, error)
+	// SetUserPassword replaces the password hash; ErrNotFound if no such user.
+	SetUserPassword(ctx context.Context, id, passwordHash string) error
+	// DeleteUser removes the user, their consents and every request whose
+	// Subject is the user; ErrNotFound if no such user.
+	DeleteUser(ctx context.Context, id string) error
+}
+
+// Clients manages OAuth clients.
+type Clients interface {
+	// CreateClient stores c; ErrConflict if the ID exists.
+	CreateClient(ctx context.Context, c *Client) error
+	// GetClient returns the client with that ID, or ErrNotFound.
+	GetClient(ctx context.Context, id string) (*Client, error)
+	// UpdateClient replaces every field of the stored client with c's,
+	// except ID and CreatedAt; ErrNotFound if no such client.
+	UpdateClient(ctx context.Context, c *Client) error
+	// ListClients returns all clients ordered by creation.
+	ListClients(ctx context.Context) ([]Client, error)
+	// DeleteClient removes the client, its consents and every request it
+	// holds; ErrNotFound if no such client.
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// Consents manages remembered consent.
+type Consents interface {
+	// GetConsent returns the consent of user for client, or ErrNotFound.
+	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
+	// SaveConsent creates or replaces the consent for (UserID, ClientID).
+	SaveConsent(ctx context.Context, c *Consent) error
+	// ListConsents returns the consents a user has given, newest first.
+	ListConsents(ctx context.Context, userID string) ([]Consent, error)
+	// RevokeConsent deletes the consent and every request of that client
+	// whose Subject is the user (the app loses access at once).
+	RevokeConsent(ctx context.Context, userID, clientID string) error
+}
+
+// Requests manages issued codes, tokens and PKCE sessions.
+type Requests interface {
+	// CreateRequest stores r; ErrConflict if (Kind, Signature) exists.
+	CreateRequest(ctx context.Context, r *Request) error
+	// GetRequest returns the request, or ErrNotFound. An inactive request
+	// is returned together with ErrInactive.
+	GetRequest(ctx context.Context, kind RequestKind, signature string) (*Request, error)
+	// DeleteRequest removes one request; ErrNotFound if absent.
+	DeleteRequest(ctx context.Context, kind RequestKind, signature string) error
+	// DeactivateRequest atomically marks an active request inactive and sets
+	// UsedAt to now: exactly one of any number of concurrent callers
+	// succeeds. The others get ErrInactive (or ErrNotFound if absent).
+	// This is how a code is consumed and a refresh token rotated.
+	DeactivateRequest(ctx context.Context, kind RequestKind, signature string, now time.Time) error
+	// RevokeRequests revokes every request of that kind in the family
+	// requestID: access tokens, codes and PKCE sessions are deleted, refresh
+	// tokens marked inactive (so later reuse is still recognised).
+	RevokeRequests(ctx context.Context, kind RequestKind, requestID string) error
+}
+
+// Nonces records single-use values (DPoP proof and client assertion jti).
+type Nonces interface {
+	// UseNonce records key until expiresAt; ErrReplay if it is already
+	// recorded and not expired. Atomic across processes.
+	UseNonce(ctx context.Context, key string, expiresAt time.Time) error
+}
+
+// SigningKeys manages token signing keys.
+type SigningKeys interface {
+	// CreateSigningKey stores k; ErrConflict if the ID exists.
+	CreateSigningKey(ctx context.Context, k *SigningKey) error
+	// ListSigningKeys returns all keys, newest first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RetireSigningKeys sets RetiredAt on every key that is not retired and
+	// is not keepID.
+	RetireSigningKeys(ctx context.Context, keepID string, at time.Time) error
+	// DeleteSigningKey removes a key; ErrNotFound if absent.
+	DeleteSigningKey(ctx context.Context, id string) error
+}
+
+// Transactions lets a caller group several Store calls atomically. The
+// shape matches fosite's storage.Transactional.
+type Transactions interface {
+	// BeginTX returns a context that carries a new transaction.
+	BeginTX(ctx context.Context) (context.Context, error)
+	// Commit commits the transaction carried by ctx.
+	Commit(ctx context.Context) error
+	// Rollback rolls back the transaction carried by ctx.
+	Rollback(ctx context.Context) error
+}
