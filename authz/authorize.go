@@ -1,0 +1,302 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/mcpauthz/mcpauthz/store"
+)
+
+// authzRequest is an authorization request (RFC 6749 §4.1.1) that passed
+// our checks: the client is known and the redirect URI is registered, so
+// from here on errors may be sent to RedirectURI.
+type authzRequest struct {
+	Client      *store.Client
+	RedirectURI string
+	State       string
+	Scopes      []string // requested, or the client's or the server's defaults
+	Resource    string   // canonical RFC 8707 resource
+	Prompt      []string
+	Query       url.Values // the request, normalised
+}
+
+// authorizeError is an authorization error; Redirect says whether it may be
+// sent to the client's redirect URI or must be shown to the person.
+type authorizeError struct {
+	*Error
+	Redirect bool
+}
+
+var codeChallengeRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
+
+// checkAuthorize validates an authorization request before any login, so a
+// person never logs in only to get an error. Unknown clients and
+// unregistered redirect URIs are never redirected to (RFC 6749 §4.1.2.1).
+// PKCE with S256 is required of every client (OAuth 2.1 §4.1.1); plain and
+// a missing challenge are refused.
+func (s *Server) checkAuthorize(ctx context.Context, q url.Values) (*authzRequest, *authorizeError) {
+	page := func(format string, args ...any) *authorizeError {
+		return &authorizeError{Error: newError(http.StatusBadRequest, codeInvalidRequest, format, args...)}
+	}
+	for _, k := range []string{"client_id", "redirect_uri", "response_type", "state", "scope", "code_challenge", "code_challenge_method", "response_mode", "prompt"} {
+		if len(q[k]) > 1 {
+			return nil, page("The parameter %s was sent more than once.", k)
+		}
+	}
+	clientID := q.Get("client_id")
+	if clientID == "" {
+		return nil, page("The request has no client_id.")
+	}
+	client, err := s.store.GetClient(ctx, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &authorizeError{Error: newError(http.StatusBadRequest, codeInvalidClient, "This application is not registered here (unknown client_id). It may have been removed; the app should register again.")}
+	} else if err != nil {
+		return nil, &authorizeError{Error: &Error{Code: codeServerError, Status: http.StatusInternalServerError, Description: "The server could not look up the application.", Err: err}}
+	}
+	redirect := q.Get("redirect_uri")
+	switch {
+	case redirect == "" && len(client.RedirectURIs) == 1:
+		redirect = client.RedirectURIs[0]
+	case redirect == "":
+		return nil, page("The request has no redirect_uri.")
+	case !MatchRedirectURI(client.RedirectURIs, redirect):
+		return nil, page("The redirect_uri is not registered for this application.")
+	}
+
+	ar := &authzRequest{Client: client, RedirectURI: redirect, State: q.Get("state"), Query: url.Values{}}
+	for k, v := range q {
+		ar.Query[k] = slices.Clone(v)
+	}
+	ar.Query.Set("redirect_uri", redirect)
+	fail := func(status int, code, format string, args ...any) (*authzRequest, *authorizeError) {
+		return ar, &authorizeError{Error: newError(status, code, format, args...), Redirect: true}
+	}
+
+	if rt := q.Get("response_type"); rt != "code" {
+		return fail(http.StatusBadRequest, "unsupported_response_type", "Only response_type=code is supported.")
+	}
+	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
+		return fail(http.StatusBadRequest, codeInvalidRequest, "Only response_mode=query is supported.")
+	}
+	if q.Has("request") || q.Has("request_uri") {
+		return fail(http.StatusBadRequest, "request_not_supported", "Request objects are not supported.")
+	}
+	switch method := q.Get("code_challenge_method"); {
+	case q.Get("code_challenge") == "":
+		return fail(http.StatusBadRequest, codeInvalidRequest, "PKCE is required: send code_challenge with code_challenge_method=S256.")
+	case method != "S256":
+		return fail(http.StatusBadRequest, codeInvalidRequest, "code_challenge_method must be S256; plain is not allowed.")
+	case !codeChallengeRE.MatchString(q.Get("code_challenge")):
+		return fail(http.StatusBadRequest, codeInvalidRequest, "code_challenge is malformed.")
+	}
+	resource, err := ResolveResource(q["resource"], s.cfg.Resources)
+	if err != nil {
+		var e *Error
+		errors.As(err, &e)
+		return fail(http.StatusBadRequest, e.Code, "%s", e.Description)
+	}
+	ar.Resource = resource
+	ar.Query.Del("resource")
+	ar.Query.Set("audience", resource)
+
+	scopes := strings.Fields(q.Get("scope"))
+	if len(scopes) == 0 {
+		scopes = client.Scopes
+		if len(scopes) == 0 {
+			scopes = s.cfg.DefaultScopes
+		}
+	}
+	for _, sc := range scopes {
+		if sc != "offline_access" && !slices.Contains(client.Scopes, sc) {
+			return fail(http.StatusBadRequest, "invalid_scope", "The scope %q is not available to this application.", truncate(sc, 100))
+		}
+	}
+	ar.Scopes = dedupe(scopes)
+	ar.Query.Set("scope", strings.Join(ar.Scopes, " "))
+	ar.Prompt = strings.Fields(q.Get("prompt"))
+	return ar, nil
+}
+
+// fositeAuthorize runs fosite's own validation of the normalised request
+// and returns its AuthorizeRequester.
+func (s *Server) fositeAuthorize(r *http.Request, ar *authzRequest) (fosite.AuthorizeRequester, error) {
+	r2 := r.Clone(withApprovedRedirect(r.Context(), ar.Client.ID, ar.RedirectURI))
+	r2.Method = http.MethodGet
+	r2.URL.RawQuery = ar.Query.Encode()
+	r2.Form, r2.PostForm, r2.Body = nil, nil, http.NoBody
+	r2.Header.Del("Content-Type")
+	return s.provider.NewAuthorizeRequest(r2.Context(), r2)
+}
+
+// serveAuthorize is the authorization endpoint (RFC 6749 §3.1, OAuth 2.1
+// §4.1.1): check the request, then log the person in, ask for consent
+// unless it was given before, and issue the code.
+func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	ar, aerr := s.checkAuthorize(r.Context(), q)
+	if aerr != nil {
+		s.authorizeFailed(w, r, ar, aerr)
+		return
+	}
+	sess := s.session(r)
+	user := s.currentUser(r.Context(), sess)
+	if user == nil || slices.Contains(ar.Prompt, "login") {
+		if slices.Contains(ar.Prompt, "none") {
+			s.authorizeFailed(w, r, ar, redirectErr("login_required", "The user is not signed in."))
+			return
+		}
+		// After signing in, come back without prompt=login.
+		back := cloneValues(q)
+		if p := slices.DeleteFunc(slices.Clone(ar.Prompt), func(p string) bool { return p == "login" }); len(p) > 0 {
+			back.Set("prompt", strings.Join(p, " "))
+		} else {
+			back.Del("prompt")
+		}
+		s.pages.Login(w, http.StatusOK, LoginPage{
+			ClientName:   clientDisplayName(ar.Client),
+			RedirectHost: redirectHost(ar.RedirectURI),
+			Return:       "/authorize?" + back.Encode(),
+		})
+		return
+	}
+	if _, err := s.fositeAuthorize(r, ar); err != nil {
+		s.authorizeFailed(w, r, ar, fositeAuthorizeErr(err))
+		return
+	}
+	if !slices.Contains(ar.Prompt, "consent") && s.hasConsent(r.Context(), user.ID, ar) {
+		s.issueCode(w, r, ar, user)
+		return
+	}
+	if slices.Contains(ar.Prompt, "none") {
+		s.authorizeFailed(w, r, ar, redirectErr("consent_required", "The user has not yet approved this application."))
+		return
+	}
+	s.askConsent(w, r, sess, ar, user)
+}
+
+// issueCode grants the request and redirects to the client with the code,
+// its state and our issuer (RFC 9207).
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authzRequest, user *store.User) {
+	ctx := r.Context()
+	far, err := s.fositeAuthorize(r, ar)
+	if err != nil {
+		s.authorizeFailed(w, r, ar, fositeAuthorizeErr(err))
+		return
+	}
+	for _, sc := range ar.Scopes {
+		far.GrantScope(sc)
+	}
+	far.GrantAudience(ar.Resource)
+	resp, err := s.provider.NewAuthorizeResponse(ctx, far, s.newSession(user.ID, user.Name))
+	if err != nil {
+		s.authorizeFailed(w, r, ar, fositeAuthorizeErr(err))
+		return
+	}
+	resp.AddParameter("iss", s.cfg.Issuer)
+	s.log.InfoContext(ctx, "authorization code issued", "client_id", ar.Client.ID, "user", user.Name, "scope", strings.Join(ar.Scopes, " "), "resource", ar.Resource)
+	s.provider.WriteAuthorizeResponse(ctx, w, far, resp)
+}
+
+// authorizeFailed answers an authorization error: to the client's redirect
+// URI with error, error_description, state and iss (RFC 6749 §4.1.2.1,
+// RFC 9207) when that is safe, and as an error page otherwise.
+func (s *Server) authorizeFailed(w http.ResponseWriter, r *http.Request, ar *authzRequest, e *authorizeError) {
+	if e.Err != nil || e.Status >= 500 {
+		s.log.ErrorContext(r.Context(), "authorization request failed", "error", e.Error, "cause", e.Err)
+	} else {
+		s.log.DebugContext(r.Context(), "authorization request refused", "error", e.Error)
+	}
+	if !e.Redirect || ar == nil {
+		status := e.Status
+		if status == 0 {
+			status = http.StatusBadRequest
+		}
+		s.pages.Error(w, ErrorPage{Title: "This sign-in request cannot continue", Message: e.Description, Status: status})
+		return
+	}
+	u, err := url.Parse(ar.RedirectURI)
+	if err != nil {
+		s.pages.Error(w, ErrorPage{Title: "This sign-in request cannot continue", Message: "The redirect URI is malformed.", Status: http.StatusBadRequest})
+		return
+	}
+	v := u.Query()
+	v.Set("error", e.Code)
+	if e.Description != "" {
+		v.Set("error_description", e.Description)
+	}
+	if ar.State != "" {
+		v.Set("state", ar.State)
+	}
+	v.Set("iss", s.cfg.Issuer)
+	u.RawQuery = v.Encode()
+	u.Fragment = ""
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Location", u.String())
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+func redirectErr(code, description string) *authorizeError {
+	return &authorizeError{Error: newError(http.StatusBadRequest, code, "%s", description), Redirect: true}
+}
+
+// fositeAuthorizeErr turns an error from fosite's authorize handling into a
+// redirectable error with fosite's wire code.
+func fositeAuthorizeErr(err error) *authorizeError {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	e := &Error{Code: rfc.ErrorField, Description: rfc.GetDescription(), Status: rfc.CodeField}
+	if rfc.CodeField >= 500 {
+		e.Err = err
+		e.Description = "The server could not complete the request."
+	}
+	return &authorizeError{Error: e, Redirect: true}
+}
+
+// hasConsent reports whether the user already allowed this client every
+// requested scope for this resource.
+func (s *Server) hasConsent(ctx context.Context, userID string, ar *authzRequest) bool {
+	c, err := s.store.GetConsent(ctx, userID, ar.Client.ID)
+	if err != nil {
+		return false
+	}
+	if c.Resource != ar.Resource {
+		return false
+	}
+	for _, sc := range ar.Scopes {
+		if sc != "offline_access" && !slices.Contains(c.Scopes, sc) {
+			return false
+		}
+	}
+	return true
+}
+
+func clientDisplayName(c *store.Client) string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return "An unnamed application"
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = slices.Clone(vs)
+	}
+	return out
+}
+
+func dedupe(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,126 @@
+package authz
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/mcpauthz/mcpauthz/store"
+)
+
+// consentTTL is how long a consent screen stays answerable.
+const consentTTL = 10 * time.Minute
+
+// maxPendingQuery bounds the authorization request kept in the session
+// cookie while the consent screen is shown.
+const maxPendingQuery = 2500
+
+// askConsent shows the consent screen and remembers, in the session, which
+// request it is for under a one-time consent ID: a POST must name that ID,
+// so a forged or replayed consent form does nothing.
+func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, sess *sessions.Session, ar *authzRequest, user *store.User) {
+	query := ar.Query.Encode()
+	if len(query) > maxPendingQuery {
+		s.authorizeFailed(w, r, ar, redirectErr(codeInvalidRequest, "The authorization request is too large."))
+		return
+	}
+	id := randomToken(24)
+	sess.Values[sessConsentID] = id
+	sess.Values[sessConsentQuery] = query
+	sess.Values[sessConsentExp] = s.now().Add(consentTTL).Unix()
+	if err := sess.Save(r, w); err != nil {
+		s.authorizeFailed(w, r, ar, &authorizeError{Error: &Error{Code: codeServerError, Status: 500, Description: "The server could not save your session.", Err: err}})
+		return
+	}
+	s.pages.Consent(w, ConsentPage{
+		ClientName:   clientDisplayName(ar.Client),
+		ClientID:     ar.Client.ID,
+		RedirectHost: redirectHost(ar.RedirectURI),
+		Resource:     ar.Resource,
+		ConsentID:    id,
+		UserName:     user.Name,
+		Unverified:   ar.Client.Source != "cli",
+		Scopes:       s.scopeViews(ar.Scopes),
+	})
+}
+
+// serveConsent takes the person's decision. The pending request is consumed
+// whatever the outcome, checked again in full, and then either denied
+// (access_denied to the client) or granted and remembered.
+func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.pages.Error(w, ErrorPage{Title: "Bad request", Message: "The form could not be read.", Status: http.StatusBadRequest})
+		return
+	}
+	sess := s.session(r)
+	user := s.currentUser(ctx, sess)
+	wantID, _ := sess.Values[sessConsentID].(string)
+	query, _ := sess.Values[sessConsentQuery].(string)
+	exp, _ := sess.Values[sessConsentExp].(int64)
+	gotID := r.PostForm.Get("consent_id")
+	if user == nil || wantID == "" || subtle.ConstantTimeCompare([]byte(wantID), []byte(gotID)) != 1 || s.now().Unix() > exp {
+		s.pages.Error(w, ErrorPage{Title: "This approval has expired", Message: "Start again from the application that sent you here.", Status: http.StatusBadRequest})
+		return
+	}
+	delete(sess.Values, sessConsentID)
+	delete(sess.Values, sessConsentQuery)
+	delete(sess.Values, sessConsentExp)
+	if err := sess.Save(r, w); err != nil {
+		s.log.ErrorContext(ctx, "consent: save session", "error", err)
+	}
+
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		s.pages.Error(w, ErrorPage{Title: "This approval has expired", Message: "Start again from the application that sent you here.", Status: http.StatusBadRequest})
+		return
+	}
+	ar, aerr := s.checkAuthorize(ctx, q)
+	if aerr != nil {
+		s.authorizeFailed(w, r, ar, aerr)
+		return
+	}
+	switch r.PostForm.Get("decision") {
+	case "allow":
+	case "deny":
+		s.log.InfoContext(ctx, "consent denied", "client_id", ar.Client.ID, "user", user.Name)
+		s.authorizeFailed(w, r, ar, redirectErr(codeAccessDenied, "The user denied access."))
+		return
+	default:
+		s.pages.Error(w, ErrorPage{Title: "Bad request", Message: "Choose Allow or Deny.", Status: http.StatusBadRequest})
+		return
+	}
+	granted := slices.DeleteFunc(slices.Clone(ar.Scopes), func(s string) bool { return s == "offline_access" })
+	if prev, err := s.store.GetConsent(ctx, user.ID, ar.Client.ID); err == nil && prev.Resource == ar.Resource {
+		granted = dedupe(append(prev.Scopes, granted...))
+	}
+	if err := s.store.SaveConsent(ctx, &store.Consent{UserID: user.ID, ClientID: ar.Client.ID, Scopes: granted, Resource: ar.Resource}); err != nil {
+		s.authorizeFailed(w, r, ar, &authorizeError{Error: &Error{Code: codeServerError, Status: 500, Description: "The server could not record your approval.", Err: err}, Redirect: true})
+		return
+	}
+	s.log.InfoContext(ctx, "consent granted", "client_id", ar.Client.ID, "user", user.Name)
+	s.issueCode(w, r, ar, user)
+}
+
+// scopeViews describes scopes in plain words for a page.
+func (s *Server) scopeViews(scopes []string) []ScopeView {
+	var out []ScopeView
+	for _, name := range scopes {
+		v := ScopeView{Name: name, Description: name}
+		if name == "offline_access" {
+			continue
+		}
+		for _, sc := range s.cfg.Scopes {
+			if sc.Name == name {
+				v.Description = sc.Description
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}

@@ -1,0 +1,60 @@
+package authz
+
+import (
+	"net/http"
+	"slices"
+)
+
+// Metadata is the authorization server metadata (RFC 8414 §2). Absent
+// fields are omitted, never null.
+type Metadata struct {
+	Issuer                                     string   `json:"issuer"`
+	AuthorizationEndpoint                      string   `json:"authorization_endpoint"`
+	TokenEndpoint                              string   `json:"token_endpoint"`
+	RegistrationEndpoint                       string   `json:"registration_endpoint,omitempty"`
+	RevocationEndpoint                         string   `json:"revocation_endpoint,omitempty"`
+	IntrospectionEndpoint                      string   `json:"introspection_endpoint,omitempty"`
+	JWKSURI                                    string   `json:"jwks_uri,omitempty"`
+	ScopesSupported                            []string `json:"scopes_supported,omitempty"`
+	ResponseTypesSupported                     []string `json:"response_types_supported"`
+	ResponseModesSupported                     []string `json:"response_modes_supported,omitempty"`
+	GrantTypesSupported                        []string `json:"grant_types_supported"`
+	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
+	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
+	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
+	ServiceDocumentation                       string   `json:"service_documentation,omitempty"`
+}
+
+// Metadata returns the server's RFC 8414 metadata. The issuer is the
+// configured one byte for byte: MCP clients compare it exactly.
+func (s *Server) Metadata() Metadata {
+	iss := s.cfg.Issuer
+	m := Metadata{
+		Issuer:                                     iss,
+		AuthorizationEndpoint:                      iss + "/authorize",
+		TokenEndpoint:                              iss + "/token",
+		RevocationEndpoint:                         iss + "/revoke",
+		ResponseTypesSupported:                     []string{"code"},
+		ResponseModesSupported:                     []string{"query"},
+		GrantTypesSupported:                        []string{"authorization_code", "refresh_token"},
+		CodeChallengeMethodsSupported:              []string{"S256"},
+		TokenEndpointAuthMethodsSupported:          []string{"none", "client_secret_basic", "client_secret_post"},
+		RevocationEndpointAuthMethodsSupported:     []string{"none", "client_secret_basic", "client_secret_post"},
+		AuthorizationResponseIssParameterSupported: true,
+		ServiceDocumentation:                       iss + "/",
+	}
+	if s.cfg.Registration.Mode != RegistrationOff {
+		m.RegistrationEndpoint = iss + "/register"
+	}
+	for _, sc := range s.cfg.Scopes {
+		m.ScopesSupported = append(m.ScopesSupported, sc.Name)
+	}
+	m.ScopesSupported = slices.Compact(m.ScopesSupported)
+	return m
+}
+
+func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSONCached(w, s.Metadata())
+}

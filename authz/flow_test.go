@@ -1,0 +1,569 @@
+package authz
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestCodeFlowIssuesTokensAndStoresOnlySignatures(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	b := e.newBrowser()
+	verifier, challenge := pkce()
+	loc := e.authorize(b, e.authorizeURL(c, challenge, nil))
+	q := loc.Query()
+	if q.Get("state") != "state-123456" || q.Get("iss") != e.URL || q.Get("code") == "" {
+		t.Fatalf("redirect = %s; want code, state and iss=%s", loc, e.URL)
+	}
+	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != "http://127.0.0.1:7777/callback" {
+		t.Fatalf("redirected to %s", got)
+	}
+	tr := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "code_verifier": {verifier}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}, "resource": {e.URL + "/mcp"}}, "", "")
+	if tr.Status != http.StatusOK {
+		t.Fatalf("token: %d %v", tr.Status, tr.Body)
+	}
+	if !strings.EqualFold(tr.Body["token_type"].(string), "bearer") || tr.Access == "" || tr.Refresh == "" || tr.Body["scope"] != "docs:read" {
+		t.Fatalf("token response %v", tr.Body)
+	}
+	if exp, _ := tr.Body["expires_in"].(float64); exp < 800 || exp > 900 {
+		t.Errorf("expires_in = %v, want about 900 (15 minutes)", tr.Body["expires_in"])
+	}
+	if cc := tr.Header.Get("Cache-Control"); !strings.Contains(cc, "no-store") {
+		t.Errorf("Cache-Control = %q", cc)
+	}
+	ar, ok := e.introspect(tr.Access)
+	if !ok {
+		t.Fatal("fresh access token is not active")
+	}
+	if aud := ar.GetGrantedAudience(); len(aud) != 1 || aud[0] != e.URL+"/mcp" {
+		t.Errorf("audience = %v, want [%s/mcp]", aud, e.URL)
+	}
+	if ar.GetSession().GetSubject() != "u-alice" {
+		t.Errorf("subject = %q", ar.GetSession().GetSubject())
+	}
+
+	// A database reader finds no usable token or code.
+	e.Store.Close()
+	dir := filepath.Dir(e.dbPath())
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		raw, _ := os.ReadFile(f)
+		for name, secret := range map[string]string{"access token": tr.Access, "refresh token": tr.Refresh, "code": q.Get("code"), "password": testPassword} {
+			if bytes.Contains(raw, []byte(secret)) {
+				t.Errorf("%s found in plain in %s", name, f)
+			}
+		}
+	}
+}
+
+func TestCodeIsSingleUseAndReuseRevokesTokens(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	verifier, challenge := pkce()
+	loc := e.authorize(e.newBrowser(), e.authorizeURL(c, challenge, nil))
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "code_verifier": {verifier}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}}
+	first := e.token(form, "", "")
+	if first.Status != http.StatusOK {
+		t.Fatalf("first exchange: %d %v", first.Status, first.Body)
+	}
+	second := e.token(form, "", "")
+	if second.Status != http.StatusBadRequest || second.Error != "invalid_grant" {
+		t.Fatalf("second exchange: %d %v, want 400 invalid_grant", second.Status, second.Body)
+	}
+	if e.active(first.Access) {
+		t.Error("access token issued from a reused code is still active")
+	}
+	if r := e.refresh(c, first.Refresh); r.Error != "invalid_grant" {
+		t.Errorf("refresh token issued from a reused code: %d %v", r.Status, r.Body)
+	}
+}
+
+func TestConcurrentCodeRedemptionHasOneWinner(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	verifier, challenge := pkce()
+	loc := e.authorize(e.newBrowser(), e.authorizeURL(c, challenge, nil))
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "code_verifier": {verifier}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}}
+	results := parallel(t, 8, func() tokenResponse { return e.token(form, "", "") })
+	wins := 0
+	for _, r := range results {
+		switch {
+		case r.Status == http.StatusOK:
+			wins++
+		case r.Status == http.StatusBadRequest && r.Error == "invalid_grant":
+		default:
+			t.Errorf("concurrent redemption: %d %v", r.Status, r.Body)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d redemptions succeeded, want exactly 1", wins)
+	}
+}
+
+func TestRefreshRotates(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	t1 := e.codeFlow(e.newBrowser(), c)
+	t2 := e.refresh(c, t1.Refresh)
+	if t2.Status != http.StatusOK || t2.Refresh == "" || t2.Refresh == t1.Refresh || t2.Access == t1.Access {
+		t.Fatalf("refresh: %d %v", t2.Status, t2.Body)
+	}
+	if !e.active(t2.Access) {
+		t.Error("refreshed access token inactive")
+	}
+	if e.active(t1.Access) {
+		t.Error("the access token of a rotated-out refresh token is still active")
+	}
+	if t3 := e.refresh(c, t2.Refresh); t3.Status != http.StatusOK {
+		t.Errorf("second refresh: %d %v", t3.Status, t3.Body)
+	}
+}
+
+func TestRefreshReuseWithinGraceKeepsFamily(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	t1 := e.codeFlow(e.newBrowser(), c)
+	t2 := e.refresh(c, t1.Refresh)
+	if t2.Status != http.StatusOK {
+		t.Fatal(t2.Body)
+	}
+	e.Clock.Advance(2 * time.Second) // inside the default 5 s grace
+	again := e.refresh(c, t1.Refresh)
+	if again.Status != http.StatusBadRequest || again.Error != "invalid_grant" {
+		t.Fatalf("reuse within grace: %d %v, want 400 invalid_grant", again.Status, again.Body)
+	}
+	if !e.active(t2.Access) {
+		t.Error("reuse within the grace window revoked the family")
+	}
+	if t3 := e.refresh(c, t2.Refresh); t3.Status != http.StatusOK {
+		t.Errorf("the current refresh token stopped working: %d %v", t3.Status, t3.Body)
+	}
+}
+
+func TestRefreshReuseAfterGraceRevokesFamily(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	t1 := e.codeFlow(e.newBrowser(), c)
+	t2 := e.refresh(c, t1.Refresh)
+	if t2.Status != http.StatusOK {
+		t.Fatal(t2.Body)
+	}
+	e.Clock.Advance(10 * time.Second)
+	again := e.refresh(c, t1.Refresh)
+	if again.Status != http.StatusBadRequest || again.Error != "invalid_grant" {
+		t.Fatalf("reuse after grace: %d %v, want 400 invalid_grant", again.Status, again.Body)
+	}
+	if e.active(t2.Access) {
+		t.Error("family access token still active after detected reuse")
+	}
+	if t3 := e.refresh(c, t2.Refresh); t3.Error != "invalid_grant" {
+		t.Errorf("family refresh token still works after detected reuse: %d %v", t3.Status, t3.Body)
+	}
+}
+
+func TestConcurrentRefreshHasOneWinner(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	t1 := e.codeFlow(e.newBrowser(), c)
+	results := parallel(t, 8, func() tokenResponse { return e.refresh(c, t1.Refresh) })
+	var winner tokenResponse
+	wins := 0
+	for _, r := range results {
+		switch {
+		case r.Status == http.StatusOK:
+			wins++
+			winner = r
+		case r.Status == http.StatusBadRequest && r.Error == "invalid_grant":
+		default:
+			t.Errorf("concurrent refresh: %d %v", r.Status, r.Body)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d refreshes succeeded, want exactly 1", wins)
+	}
+	if r := e.refresh(c, winner.Refresh); r.Status != http.StatusOK {
+		t.Errorf("the winner's refresh token was revoked by honest concurrent refreshes: %d %v", r.Status, r.Body)
+	}
+}
+
+func TestRevokingRefreshTokenRevokesFamily(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	t1 := e.codeFlow(e.newBrowser(), c)
+	resp, err := http.PostForm(e.URL+"/revoke", url.Values{"token": {t1.Refresh}, "token_type_hint": {"refresh_token"}, "client_id": {c.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+	if e.active(t1.Access) {
+		t.Error("access token still active after its refresh token was revoked")
+	}
+	if r := e.refresh(c, t1.Refresh); r.Error != "invalid_grant" {
+		t.Errorf("revoked refresh token: %d %v", r.Status, r.Body)
+	}
+	// Unknown tokens are 200 too (RFC 7009 §2.2).
+	resp, _ = http.PostForm(e.URL+"/revoke", url.Values{"token": {"nonsense"}, "client_id": {c.ID}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("revoke unknown token: %d", resp.StatusCode)
+	}
+}
+
+func TestAuthorizeRejectsBeforeLogin(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	_, challenge := pkce()
+	redirecting := []struct {
+		name  string
+		extra url.Values
+		code  string
+	}{
+		{"no PKCE", url.Values{"code_challenge": {""}, "code_challenge_method": {""}}, "invalid_request"},
+		{"plain PKCE", url.Values{"code_challenge_method": {"plain"}}, "invalid_request"},
+		{"PKCE without method", url.Values{"code_challenge_method": {""}}, "invalid_request"},
+		{"implicit", url.Values{"response_type": {"token"}}, "unsupported_response_type"},
+		{"other resource", url.Values{"resource": {"https://evil.example/mcp"}}, "invalid_target"},
+		{"other path", url.Values{"resource": {e.URL + "/other"}}, "invalid_target"},
+		{"unknown scope", url.Values{"scope": {"docs:read admin"}}, "invalid_scope"},
+		{"form_post", url.Values{"response_mode": {"form_post"}}, "invalid_request"},
+	}
+	for _, tc := range redirecting {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, _ := e.newBrowser().get(e.authorizeURL(c, challenge, tc.extra))
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("status %d, want 303 to the client", resp.StatusCode)
+			}
+			loc, _ := url.Parse(resp.Header.Get("Location"))
+			q := loc.Query()
+			if q.Get("error") != tc.code || q.Get("state") != "state-123456" || q.Get("iss") != e.URL {
+				t.Errorf("redirect %s; want error=%s with state and iss", loc, tc.code)
+			}
+			if !strings.HasPrefix(loc.String(), "http://127.0.0.1:7777/callback?") {
+				t.Errorf("redirected to %s", loc)
+			}
+		})
+	}
+	pages := []struct {
+		name  string
+		extra url.Values
+	}{
+		{"unknown client", url.Values{"client_id": {"nope"}}},
+		{"unregistered redirect", url.Values{"redirect_uri": {"https://evil.example/cb"}}},
+		{"loopback with another host", url.Values{"redirect_uri": {"http://localhost:7777/callback"}}},
+		{"loopback with another path", url.Values{"redirect_uri": {"http://127.0.0.1:7777/other"}}},
+		{"no client", url.Values{"client_id": {""}}},
+	}
+	for _, tc := range pages {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := e.newBrowser().get(e.authorizeURL(c, challenge, tc.extra))
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+				t.Fatalf("status %d location %q, want a 400 page and no redirect", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			if strings.Contains(body, `name="password"`) {
+				t.Error("shows the login form for a request that can only fail")
+			}
+		})
+	}
+}
+
+func TestLoopbackRedirectIgnoresPort(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:33418/")
+	c.Redirect = "http://127.0.0.1:50123/"
+	tr := e.codeFlow(e.newBrowser(), c)
+	if tr.Status != http.StatusOK {
+		t.Fatalf("token with a runtime loopback port: %d %v", tr.Status, tr.Body)
+	}
+}
+
+func TestResourceIsMatchedTolerantlyAndBoundToTheCode(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	b := e.newBrowser()
+	for _, res := range []string{"", e.URL + "/mcp/", e.URL, e.URL + "/"} {
+		verifier, challenge := pkce()
+		loc := e.authorize(b, e.authorizeURL(c, challenge, url.Values{"resource": {res}}))
+		tr := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "code_verifier": {verifier}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}, "resource": {res}}, "", "")
+		if tr.Status != http.StatusOK {
+			t.Fatalf("resource %q: %d %v", res, tr.Status, tr.Body)
+		}
+		ar, _ := e.introspect(tr.Access)
+		if aud := ar.GetGrantedAudience(); len(aud) != 1 || aud[0] != e.URL+"/mcp" {
+			t.Errorf("resource %q: audience %v, want the canonical %s/mcp", res, aud, e.URL)
+		}
+	}
+	verifier, challenge := pkce()
+	loc := e.authorize(b, e.authorizeURL(c, challenge, nil))
+	tr := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "code_verifier": {verifier}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}, "resource": {"https://evil.example/mcp"}}, "", "")
+	if tr.Status != http.StatusBadRequest || tr.Error != "invalid_target" {
+		t.Errorf("token with another resource: %d %v, want 400 invalid_target", tr.Status, tr.Body)
+	}
+}
+
+func TestMissingScopeGetsDefaults(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	verifier, challenge := pkce()
+	loc := e.authorize(e.newBrowser(), e.authorizeURL(c, challenge, url.Values{"scope": {""}}))
+	tr := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "code_verifier": {verifier}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}}, "", "")
+	if tr.Status != http.StatusOK || tr.Body["scope"] != "docs:read" {
+		t.Fatalf("no scope: %d %v, want the default docs:read", tr.Status, tr.Body)
+	}
+}
+
+func TestConsentIsRememberedAndDenyReturnsAccessDenied(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) {
+		c.Scopes = []Scope{{"docs:read", "Read documents"}, {"docs:write", "Change documents"}}
+		c.DefaultScopes = []string{"docs:read"}
+	})
+	body := `{"client_name":"Two Scopes","redirect_uris":["http://127.0.0.1:7777/cb"],"token_endpoint_auth_method":"none","scope":"docs:read docs:write"}`
+	resp, _ := http.Post(e.URL+"/register", "application/json", strings.NewReader(body))
+	var reg map[string]any
+	decodeJSON(t, resp, &reg)
+	c := testClient{ID: reg["client_id"].(string), Redirect: "http://127.0.0.1:7777/cb"}
+	b := e.newBrowser()
+	if r := b.login(e.URL, testUser, testPassword); r.StatusCode != http.StatusSeeOther {
+		t.Fatal("login failed")
+	}
+
+	// Deny.
+	_, challenge := pkce()
+	_, page := b.get(e.authorizeURL(c, challenge, url.Values{"scope": {"docs:read"}}))
+	id := consentIDRE.FindStringSubmatch(page)
+	if id == nil {
+		t.Fatal("no consent screen")
+	}
+	r, _ := b.post(e.URL+"/consent", url.Values{"consent_id": {id[1]}, "decision": {"deny"}})
+	loc, _ := url.Parse(r.Header.Get("Location"))
+	if r.StatusCode != http.StatusSeeOther || loc.Query().Get("error") != "access_denied" || loc.Query().Get("iss") != e.URL || loc.Query().Get("state") == "" {
+		t.Fatalf("deny: %d %s", r.StatusCode, loc)
+	}
+	// The consent id is single-use.
+	r, _ = b.post(e.URL+"/consent", url.Values{"consent_id": {id[1]}, "decision": {"allow"}})
+	if r.StatusCode != http.StatusBadRequest {
+		t.Errorf("replayed consent id: %d, want 400", r.StatusCode)
+	}
+
+	// Allow, then a reconnect with the same scope skips the screen.
+	e.authorize(b, e.authorizeURL(c, challenge, url.Values{"scope": {"docs:read"}}))
+	r, _ = b.get(e.authorizeURL(c, challenge, url.Values{"scope": {"docs:read"}}))
+	if r.StatusCode != http.StatusSeeOther || !strings.Contains(r.Header.Get("Location"), "code=") {
+		t.Errorf("remembered consent: status %d, want a direct redirect with a code", r.StatusCode)
+	}
+	// More scopes ask again.
+	r, page = b.get(e.authorizeURL(c, challenge, url.Values{"scope": {"docs:read docs:write"}}))
+	if r.StatusCode != http.StatusOK || !consentIDRE.MatchString(page) || !strings.Contains(page, "Change documents") {
+		t.Errorf("more scopes: status %d, want the consent screen naming the new scope", r.StatusCode)
+	}
+	// prompt=none without consent for the new scope.
+	r, _ = b.get(e.authorizeURL(c, challenge, url.Values{"scope": {"docs:read docs:write"}, "prompt": {"none"}}))
+	if loc, _ := url.Parse(r.Header.Get("Location")); loc == nil || loc.Query().Get("error") != "consent_required" {
+		t.Errorf("prompt=none: %d %s, want consent_required", r.StatusCode, r.Header.Get("Location"))
+	}
+}
+
+func TestTokenEndpointClientErrors(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	// Unknown client: 401 invalid_client, the signal to register again.
+	r := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "code_verifier": {strings.Repeat("a", 43)}, "client_id": {"unknown"}, "redirect_uri": {c.Redirect}}, "", "")
+	if r.Status != http.StatusUnauthorized || r.Error != "invalid_client" {
+		t.Errorf("unknown client: %d %v", r.Status, r.Body)
+	}
+	// Deleted client.
+	t1 := e.codeFlow(e.newBrowser(), c)
+	if err := e.Store.DeleteClient(t.Context(), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.refresh(c, t1.Refresh); r.Status != http.StatusUnauthorized || r.Error != "invalid_client" {
+		t.Errorf("deleted client: %d %v", r.Status, r.Body)
+	}
+	if e.active(t1.Access) {
+		t.Error("a deleted client's access token is still active")
+	}
+	// Bad code, wrong verifier, unsupported grant.
+	c2 := e.registerPublic("http://127.0.0.1:7777/callback")
+	verifier, challenge := pkce()
+	loc := e.authorize(e.newBrowser(), e.authorizeURL(c2, challenge, nil))
+	code := loc.Query().Get("code")
+	cases := []struct {
+		name string
+		form url.Values
+		code string
+	}{
+		{"garbage code", url.Values{"grant_type": {"authorization_code"}, "code": {"garbage"}, "code_verifier": {verifier}, "client_id": {c2.ID}, "redirect_uri": {c2.Redirect}}, "invalid_grant"},
+		{"wrong verifier", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {strings.Repeat("b", 43)}, "client_id": {c2.ID}, "redirect_uri": {c2.Redirect}}, "invalid_grant"},
+		{"password grant", url.Values{"grant_type": {"password"}, "username": {"a"}, "password": {"b"}, "client_id": {c2.ID}}, "unsupported_grant_type"},
+		{"garbage refresh", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"garbage"}, "client_id": {c2.ID}}, "invalid_grant"},
+	}
+	for _, tc := range cases {
+		if r := e.token(tc.form, "", ""); r.Status != http.StatusBadRequest || r.Error != tc.code {
+			t.Errorf("%s: %d %v, want 400 %s", tc.name, r.Status, r.Body, tc.code)
+		}
+	}
+}
+
+func TestConfidentialClientAuthentication(t *testing.T) {
+	e := newTestEnv(t)
+	for _, method := range []string{"client_secret_basic", "client_secret_post"} {
+		t.Run(method, func(t *testing.T) {
+			body := `{"client_name":"Conf","redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"` + method + `"}`
+			resp, _ := http.Post(e.URL+"/register", "application/json", strings.NewReader(body))
+			var reg map[string]any
+			decodeJSON(t, resp, &reg)
+			id, secret := reg["client_id"].(string), reg["client_secret"].(string)
+			if reg["token_endpoint_auth_method"] != method {
+				t.Fatalf("registered method %v, want %s", reg["token_endpoint_auth_method"], method)
+			}
+			c := testClient{ID: id, Secret: secret, Redirect: "https://app.example/cb"}
+			verifier, challenge := pkce()
+			loc := e.authorize(e.newBrowser(), e.authorizeURL(c, challenge, nil))
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "code_verifier": {verifier}, "redirect_uri": {c.Redirect}}
+			// The other method is refused: the registered one is enforced.
+			wrong := cloneValues(form)
+			user, pass := "", ""
+			if method == "client_secret_basic" {
+				wrong.Set("client_id", id)
+				wrong.Set("client_secret", secret)
+				user, pass = id, secret
+			} else {
+				form.Set("client_id", id)
+				form.Set("client_secret", secret)
+			}
+			if r := e.token(wrong, map[bool]string{true: "", false: id}[method == "client_secret_basic"], map[bool]string{true: "", false: secret}[method == "client_secret_basic"]); r.Status != http.StatusUnauthorized || r.Error != "invalid_client" {
+				t.Errorf("other auth method: %d %v, want 401 invalid_client", r.Status, r.Body)
+			}
+			bad := cloneValues(form)
+			if method == "client_secret_post" {
+				bad.Set("client_secret", "wrong")
+			}
+			badPass := map[bool]string{true: "wrong", false: ""}[method == "client_secret_basic"]
+			if r := e.token(bad, user, badPass); r.Status != http.StatusUnauthorized || r.Error != "invalid_client" {
+				t.Errorf("wrong secret: %d %v, want 401 invalid_client", r.Status, r.Body)
+			}
+			if r := e.token(form, user, pass); r.Status != http.StatusOK {
+				t.Errorf("right secret: %d %v", r.Status, r.Body)
+			}
+		})
+	}
+}
+
+func TestLoginThrottlingAndCrossOriginPosts(t *testing.T) {
+	e := newTestEnv(t)
+	b := e.newBrowser()
+	for i := range 5 {
+		if r := b.login(e.URL, testUser, "wrong"); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("failure %d: status %d, want 401", i+1, r.StatusCode)
+		}
+	}
+	r := b.login(e.URL, testUser, testPassword)
+	if r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("after 5 failures: %d (Retry-After %q), want 429 with Retry-After", r.StatusCode, r.Header.Get("Retry-After"))
+	}
+	e.Clock.Advance(16 * time.Minute)
+	if r := b.login(e.URL, testUser, testPassword); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("after the window: %d, want 303", r.StatusCode)
+	}
+
+	for _, path := range []string{"/login", "/consent", "/logout", "/account/revoke"} {
+		req, _ := http.NewRequest(http.MethodPost, e.URL+path, strings.NewReader("username=alice&password=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		req.Header.Set("Origin", "https://evil.example")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-origin POST %s: %d, want 403", path, resp.StatusCode)
+		}
+	}
+}
+
+func TestMetadataAndCORS(t *testing.T) {
+	e := newTestEnv(t)
+	resp, err := http.Get(e.URL + "/.well-known/oauth-authorization-server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md map[string]any
+	decodeJSON(t, resp, &md)
+	if md["issuer"] != e.URL {
+		t.Errorf("issuer %v, want %s byte for byte", md["issuer"], e.URL)
+	}
+	for k, want := range map[string]string{
+		"authorization_endpoint": e.URL + "/authorize", "token_endpoint": e.URL + "/token",
+		"registration_endpoint": e.URL + "/register", "revocation_endpoint": e.URL + "/revoke",
+	} {
+		if md[k] != want {
+			t.Errorf("%s = %v, want %s", k, md[k], want)
+		}
+	}
+	if md["authorization_response_iss_parameter_supported"] != true {
+		t.Error("iss parameter not advertised")
+	}
+	if got := md["code_challenge_methods_supported"].([]any); len(got) != 1 || got[0] != "S256" {
+		t.Errorf("code_challenge_methods_supported = %v", got)
+	}
+	if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Error("metadata lacks CORS")
+	}
+	if !bytes.Contains(mustJSON(md["token_endpoint_auth_methods_supported"]), []byte(`"none"`)) {
+		t.Error("none not among token_endpoint_auth_methods_supported")
+	}
+	for _, p := range []string{"/.well-known/openid-configuration", "/.well-known/oauth-authorization-server/extra", "/.well-known/anything"} {
+		resp, _ := http.Get(e.URL + p)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", p, resp.StatusCode)
+		}
+	}
+	for _, p := range []string{"/token", "/register", "/revoke", "/.well-known/oauth-authorization-server"} {
+		req, _ := http.NewRequest(http.MethodOptions, e.URL+p, nil)
+		req.Header.Set("Origin", "http://localhost:6274")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "content-type")
+		resp, _ := http.DefaultClient.Do(req)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" || resp.Header.Get("Access-Control-Allow-Credentials") != "" {
+			t.Errorf("preflight %s: %d %v", p, resp.StatusCode, resp.Header)
+		}
+	}
+	for p, want := range map[string]int{"/healthz": 200, "/readyz": 200} {
+		resp, _ := http.Get(e.URL + p)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+	}
+}
+
+// parallel runs f n times at once and returns the results.
+func parallel[T any](t *testing.T, n int, f func() T) []T {
+	t.Helper()
+	out := make([]T, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			out[i] = f()
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return out
+}

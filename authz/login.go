@@ -1,0 +1,168 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gorilla/sessions"
+
+	"github.com/mcpauthz/mcpauthz/store"
+)
+
+// maxFormBytes caps the body of the login, consent and account forms.
+const maxFormBytes = 16 << 10
+
+// currentUser returns the logged-in user of sess, or nil when nobody is
+// logged in, the login is older than the session lifetime or the user was
+// deleted since.
+func (s *Server) currentUser(ctx context.Context, sess *sessions.Session) *store.User {
+	id := sessionUser(sess)
+	if id == "" || s.now().Sub(authTime(sess)) > s.cfg.SessionLifetime {
+		return nil
+	}
+	u, err := s.store.GetUser(ctx, id)
+	if err != nil {
+		return nil
+	}
+	return u
+}
+
+// safeReturn accepts only a local path of ours to go back to after login:
+// the authorization endpoint, the account page or a document page. Anything
+// else (other hosts, scheme-relative //evil, backslashes) becomes /account.
+func safeReturn(ret string) string {
+	if ret == "" || !strings.HasPrefix(ret, "/") || strings.HasPrefix(ret, "//") || strings.ContainsAny(ret, "\\\r\n\t") {
+		return "/account"
+	}
+	u, err := url.Parse(ret)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/account"
+	}
+	switch {
+	case u.Path == "/authorize", u.Path == "/account", strings.HasPrefix(u.Path, "/docs/"):
+		return u.RequestURI()
+	}
+	return "/account"
+}
+
+// clientIP is the address login throttling counts per. Without a trusted
+// proxy configured it is the TCP peer.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// loginContext names the application a return URL leads to, for the page.
+func (s *Server) loginContext(ctx context.Context, ret string) LoginPage {
+	lp := LoginPage{Return: ret}
+	u, err := url.Parse(ret)
+	if err != nil || u.Path != "/authorize" {
+		return lp
+	}
+	q := u.Query()
+	c, err := s.store.GetClient(ctx, q.Get("client_id"))
+	if err != nil {
+		return lp
+	}
+	lp.ClientName = clientDisplayName(c)
+	if ru := q.Get("redirect_uri"); ru != "" && MatchRedirectURI(c.RedirectURIs, ru) {
+		lp.RedirectHost = redirectHost(ru)
+	} else if len(c.RedirectURIs) == 1 {
+		lp.RedirectHost = redirectHost(c.RedirectURIs[0])
+	}
+	return lp
+}
+
+// serveLoginPage shows the login form on its own (e.g. for /account).
+func (s *Server) serveLoginPage(w http.ResponseWriter, r *http.Request) {
+	s.pages.Login(w, http.StatusOK, s.loginContext(r.Context(), safeReturn(r.URL.Query().Get("return"))))
+}
+
+// serveLogin checks a user name and password. Failures are throttled per
+// account and per client IP; a successful login replaces the session and
+// sends the person back where they came from.
+func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.pages.Error(w, ErrorPage{Title: "Bad request", Message: "The form could not be read.", Status: http.StatusBadRequest})
+		return
+	}
+	name := strings.TrimSpace(r.PostForm.Get("username"))
+	password := r.PostForm.Get("password")
+	ret := safeReturn(r.PostForm.Get("return"))
+	page := s.loginContext(ctx, ret)
+	page.Username = name
+
+	keys := []string{"user:" + name, "ip:" + clientIP(r)}
+	if ok, retry := s.throttle.Allowed(keys...); !ok {
+		mins := int(math.Ceil(retry.Minutes()))
+		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(retry.Seconds()))))
+		page.Error = fmt.Sprintf("Too many failed sign-in attempts. Try again in %d minute%s.", mins, plural(mins))
+		s.log.WarnContext(ctx, "login throttled", "user", name, "ip", clientIP(r))
+		s.pages.Login(w, http.StatusTooManyRequests, page)
+		return
+	}
+	if name == "" || password == "" {
+		page.Error = "Enter your user name and password."
+		s.pages.Login(w, http.StatusBadRequest, page)
+		return
+	}
+	user, err := s.store.GetUserByName(ctx, name)
+	ok := false
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.passwords.Dummy(password)
+	case err != nil:
+		s.log.ErrorContext(ctx, "login: look up user", "error", err)
+		s.pages.Error(w, ErrorPage{Title: "Sign-in failed", Message: "The server could not check your sign-in. Try again.", Status: http.StatusInternalServerError})
+		return
+	default:
+		ok, err = s.passwords.Verify(user.PasswordHash, password)
+		if err != nil {
+			s.log.ErrorContext(ctx, "login: verify password", "user", name, "error", err)
+		}
+	}
+	if !ok {
+		s.throttle.Failure(keys...)
+		s.log.InfoContext(ctx, "login failed", "user", name, "ip", clientIP(r))
+		page.Error = "Wrong user name or password."
+		s.pages.Login(w, http.StatusUnauthorized, page)
+		return
+	}
+	s.throttle.Success("user:" + name)
+	sess := s.session(r)
+	sess.Values = map[any]any{sessUserID: user.ID, sessAuthTime: s.now().Unix()}
+	if err := sess.Save(r, w); err != nil {
+		s.log.ErrorContext(ctx, "login: save session", "error", err)
+		s.pages.Error(w, ErrorPage{Title: "Sign-in failed", Message: "The server could not start your session.", Status: http.StatusInternalServerError})
+		return
+	}
+	s.log.InfoContext(ctx, "login", "user", name)
+	http.Redirect(w, r, ret, http.StatusSeeOther)
+}
+
+// serveLogout ends the session.
+func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
+	sess := s.session(r)
+	sess.Values = map[any]any{}
+	sess.Options.MaxAge = -1
+	_ = sess.Save(r, w)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

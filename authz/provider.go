@@ -1,0 +1,165 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v3"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/mcpauthz/mcpauthz/store"
+)
+
+// This file and fositestore.go are the only places that know fosite's
+// composition; everything else talks to fosite through its provider.
+
+// fositeConfig adapts fosite.Config where fosite's defaults are wrong for
+// OAuth 2.1: state is optional when PKCE is enforced (OAuth 2.1 §4.1.1), so
+// no minimum state length is imposed.
+type fositeConfig struct{ *fosite.Config }
+
+func (c fositeConfig) GetMinParameterEntropy(context.Context) int { return 0 }
+
+// newProvider composes fosite: authorization code with mandatory PKCE S256,
+// refresh with rotation, revocation and introspection, opaque HMAC-SHA512/256
+// codes and tokens, and our own token-endpoint handler for RFC 8707.
+func (s *Server) newProvider() (fosite.OAuth2Provider, error) {
+	fc := &fosite.Config{
+		AccessTokenLifespan:            s.cfg.AccessTokenLifetime,
+		RefreshTokenLifespan:           s.cfg.RefreshTokenLifetime,
+		AuthorizeCodeLifespan:          s.cfg.AuthCodeLifetime,
+		GlobalSecret:                   s.cfg.Secrets.TokenHMAC,
+		EnforcePKCE:                    true,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		// Refresh tokens go to every client that registered the grant,
+		// without requiring offline_access (ChatGPT never asks for it).
+		RefreshTokenScopes:         []string{},
+		ScopeStrategy:              fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:   fosite.ExactAudienceMatchingStrategy,
+		ClientSecretsHasher:        fositeHasher{s.hasher},
+		TokenURL:                   s.cfg.Issuer + "/token",
+		AccessTokenIssuer:          s.cfg.Issuer,
+		IDTokenIssuer:              s.cfg.Issuer,
+		SendDebugMessagesToClients: false,
+		JWTScopeClaimKey:           jwt.JWTScopeFieldString,
+	}
+	cfg := fositeConfig{fc}
+	storage := &fositeStore{st: s.store, grace: s.cfg.RefreshReuseGrace, now: s.now, audience: s.cfg.Resources}
+	strategy := compose.NewOAuth2HMACStrategy(cfg)
+	provider := fosite.NewOAuth2Provider(storage, cfg)
+
+	factories := []compose.Factory{
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		func(fosite.Configurator, any, any) any { return &resourceHandler{s: s} },
+	}
+	for i, factory := range factories {
+		res := factory(cfg, storage, strategy)
+		matched := false
+		if h, ok := res.(fosite.AuthorizeEndpointHandler); ok {
+			fc.AuthorizeEndpointHandlers.Append(h)
+			matched = true
+		}
+		if h, ok := res.(fosite.TokenEndpointHandler); ok {
+			fc.TokenEndpointHandlers.Append(h)
+			matched = true
+		}
+		if h, ok := res.(fosite.TokenIntrospector); ok {
+			fc.TokenIntrospectionHandlers.Append(h)
+			matched = true
+		}
+		if h, ok := res.(fosite.RevocationHandler); ok {
+			fc.RevocationHandlers.Append(h)
+			matched = true
+		}
+		if !matched {
+			return nil, fmt.Errorf("factory %d (%T) implements no fosite handler", i, res)
+		}
+	}
+	return provider, nil
+}
+
+// newSession returns the fosite session for a token issued to userID.
+func (s *Server) newSession(userID, userName string) *oauth2.JWTSession {
+	return &oauth2.JWTSession{
+		JWTClaims: &jwt.JWTClaims{Subject: userID, Issuer: s.cfg.Issuer, Extra: map[string]any{}},
+		JWTHeader: &jwt.Headers{Extra: map[string]any{}},
+		Subject:   userID,
+		Username:  userName,
+		ExpiresAt: map[fosite.TokenType]time.Time{},
+	}
+}
+
+// fositeHasher adapts SecretHasher to fosite.Hasher.
+type fositeHasher struct{ h *SecretHasher }
+
+func (f fositeHasher) Compare(_ context.Context, hash, data []byte) error {
+	return f.h.Verify(hash, data)
+}
+
+func (f fositeHasher) Hash(_ context.Context, data []byte) ([]byte, error) {
+	return f.h.Sum(data), nil
+}
+
+// fositeClient presents a store.Client to fosite. It implements
+// fosite.OpenIDConnectClient so that fosite enforces the registered
+// token_endpoint_auth_method exactly.
+type fositeClient struct {
+	c         *store.Client
+	audience  []string
+	redirects []string
+}
+
+func (c *fositeClient) GetID() string                   { return c.c.ID }
+func (c *fositeClient) GetHashedSecret() []byte         { return c.c.SecretHash }
+func (c *fositeClient) GetRedirectURIs() []string       { return c.redirects }
+func (c *fositeClient) GetGrantTypes() fosite.Arguments { return c.c.GrantTypes }
+func (c *fositeClient) GetResponseTypes() fosite.Arguments {
+	return c.c.ResponseTypes
+}
+func (c *fositeClient) GetScopes() fosite.Arguments {
+	// offline_access is accepted from every client and changes nothing:
+	// refresh tokens follow the refresh_token grant.
+	return append(append(fosite.Arguments{}, c.c.Scopes...), "offline_access")
+}
+func (c *fositeClient) IsPublic() bool                { return c.c.TokenEndpointAuthMethod == "none" }
+func (c *fositeClient) GetAudience() fosite.Arguments { return c.audience }
+func (c *fositeClient) GetRequestURIs() []string      { return nil }
+func (c *fositeClient) GetJSONWebKeys() *jose.JSONWebKeySet {
+	return nil
+}
+func (c *fositeClient) GetJSONWebKeysURI() string                { return "" }
+func (c *fositeClient) GetRequestObjectSigningAlgorithm() string { return "" }
+func (c *fositeClient) GetTokenEndpointAuthMethod() string {
+	return c.c.TokenEndpointAuthMethod
+}
+func (c *fositeClient) GetTokenEndpointAuthSigningAlgorithm() string { return "" }
+func (c *fositeClient) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery}
+}
+
+// redirectKey carries, for one authorization request, a redirect URI that
+// our own matcher (RFC 8252 §7.3: any port on loopback) has already
+// accepted for a client, so that fosite's exact matcher accepts it too.
+type redirectKey struct{}
+
+type approvedRedirect struct{ clientID, uri string }
+
+func withApprovedRedirect(ctx context.Context, clientID, uri string) context.Context {
+	return context.WithValue(ctx, redirectKey{}, approvedRedirect{clientID, uri})
+}
+
+// isStoreInactive reports whether err comes from a consumed code or a
+// rotated refresh token.
+func isStoreInactive(err error) bool {
+	return errors.Is(err, store.ErrInactive) || errors.Is(err, fosite.ErrInactiveToken) || errors.Is(err, fosite.ErrInvalidatedAuthorizeCode)
+}

@@ -1,0 +1,70 @@
+package authz
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/ory/fosite"
+
+	"github.com/mcpauthz/mcpauthz/store"
+)
+
+// Server is the OAuth 2.1 authorization server. It is an http.Handler for
+// every endpoint on the issuer's origin that belongs to the authorization
+// server; the MCP resource mounts beside it.
+type Server struct {
+	cfg       Config
+	store     store.Store
+	log       *slog.Logger
+	now       func() time.Time
+	hasher    *SecretHasher
+	passwords *PasswordHasher
+	provider  fosite.OAuth2Provider
+	sessions  *sessions.CookieStore
+	pages     *Pages
+	throttle  *Throttle
+	reg       *registrar
+	mux       *http.ServeMux
+}
+
+// New builds a Server on st. It validates cfg, parses the page templates
+// and composes fosite, so a misconfiguration fails here and not on the
+// first request.
+func New(cfg Config, st store.Store) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	pages, err := NewPages(cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("authz: pages: %w", err)
+	}
+	pages.SetLogger(cfg.Logger)
+	s := &Server{
+		cfg:       cfg,
+		store:     st,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		hasher:    NewSecretHasher(cfg.Secrets.ClientSecret),
+		passwords: NewPasswordHasher(cfg.Argon2),
+		pages:     pages,
+		throttle:  NewThrottle(cfg.Login.MaxFailures, cfg.Login.Window, cfg.Now),
+	}
+	s.sessions = s.newSessionStore()
+	s.reg = newRegistrar(cfg, st, s.hasher)
+	if s.provider, err = s.newProvider(); err != nil {
+		return nil, fmt.Errorf("authz: compose fosite: %w", err)
+	}
+	s.mux = http.NewServeMux()
+	s.routes(s.mux)
+	return s, nil
+}
+
+// ServeHTTP serves the authorization server's endpoints.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Config returns the resolved configuration.
+func (s *Server) Config() Config { return s.cfg }
