@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/mcpauthz/mcpauthz/authz"
+	"github.com/mcpauthz/mcpauthz/store"
+)
+
+// App is a running mcpauthz: the store, the authorization server and the
+// HTTP server around them. The end-to-end tests build the same App.
+type App struct {
+	Config FileConfig
+	Log    *slog.Logger
+	Store  store.Store
+	Authz  *authz.Server
+
+	handler http.Handler
+	stderr  io.Writer
+}
+
+// openApp resolves fc, opens the database (applying migrations), creates
+// the first administrator if there is no user yet, and builds every
+// handler. Nothing listens yet.
+func openApp(ctx context.Context, fc FileConfig, log *slog.Logger, stderr io.Writer) (*App, error) {
+	if err := fc.validate(); err != nil {
+		return nil, err
+	}
+	if err := authz.ValidateIssuer(fc.Issuer); err != nil {
+		return nil, err
+	}
+	master, err := fc.masterKey(func(msg string) { log.Warn(msg) })
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := authz.DeriveSecrets(master)
+	if err != nil {
+		return nil, err
+	}
+	acfg := fc.authzConfig(secrets)
+	acfg.Logger = log
+	acfg = acfg.WithDefaults()
+	if err := acfg.Validate(); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, store.Config{DSN: fc.DB, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	srv, err := authz.New(acfg, st)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a := &App{Config: fc, Log: log, Store: st, Authz: srv, stderr: stderr}
+	if err := a.ensureAdmin(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.handler = logRequests(log, srv)
+	return a, nil
+}
+
+// ensureAdmin creates an "admin" account with a random password on first
+// start (no users at all) and prints the password once.
+func (a *App) ensureAdmin(ctx context.Context) error {
+	n, err := a.Store.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	pw := rand.Text()
+	hash, err := authz.NewPasswordHasher(authz.DefaultArgon2Params()).Hash(pw)
+	if err != nil {
+		return err
+	}
+	err = a.Store.CreateUser(ctx, &store.User{ID: newID(), Name: "admin", PasswordHash: hash})
+	if errors.Is(err, store.ErrConflict) {
+		return nil // another instance got there first
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "\nFirst start: created the user \"admin\" with the password\n\n    %s\n\nIt is shown only this once. Change it with: mcpauthz user passwd admin --password-stdin\n\n", pw)
+	return nil
+}
+
+// Handler is the whole HTTP surface.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Close releases the database.
+func (a *App) Close() error { return a.Store.Close() }
+
+// serve listens on ln until ctx ends, then stops accepting, lets in-flight
+// requests finish (up to 20 s) and returns. Expired codes, tokens and nonces
+// are collected in the background.
+func (a *App) serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	go a.collectGarbage(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	a.Log.Info("serving", "addr", ln.Addr().String(), "issuer", a.Config.Issuer)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func (a *App) collectGarbage(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := a.Store.DeleteExpired(ctx, time.Now())
+			if err != nil && ctx.Err() == nil {
+				a.Log.Error("collect expired records", "error", err)
+			} else if n > 0 {
+				a.Log.Debug("collected expired records", "rows", n)
+			}
+		}
+	}
+}
+
+// logRequests logs each request's method, path (never the query: it can
+// hold codes), status and duration.
+func logRequests(log *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		level := slog.LevelInfo
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.Method == http.MethodOptions {
+			level = slog.LevelDebug
+		}
+		log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start).Round(time.Microsecond), "remote", r.RemoteAddr)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if !s.wrote {
+		s.status, s.wrote = code, true
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.wrote = true
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush for streaming responses.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func newID() string { return rand.Text() }

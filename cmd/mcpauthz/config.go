@@ -1,0 +1,275 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/mcpauthz/mcpauthz/authz"
+)
+
+// FileConfig is the configuration as an operator writes it: the YAML file,
+// overridden by MCPAUTHZ_* environment variables, overridden by flags.
+// config.example.yaml documents every key. The environment variable of a
+// key is MCPAUTHZ_ followed by its path in upper case with dots as
+// underscores (tokens.access_token_lifetime → MCPAUTHZ_TOKENS_ACCESS_TOKEN_LIFETIME);
+// lists are comma-separated.
+type FileConfig struct {
+	Addr          string        `yaml:"addr"`
+	Issuer        string        `yaml:"issuer"`
+	DB            string        `yaml:"db"`
+	MasterKey     string        `yaml:"master_key"`
+	MasterKeyFile string        `yaml:"master_key_file"`
+	LogLevel      string        `yaml:"log_level"`
+	LogFormat     string        `yaml:"log_format"`
+	Resources     []string      `yaml:"resources"`
+	Scopes        []ScopeConfig `yaml:"scopes"`
+	DefaultScopes []string      `yaml:"default_scopes"`
+	Tokens        struct {
+		AccessTokenLifetime  time.Duration `yaml:"access_token_lifetime"`
+		RefreshTokenLifetime time.Duration `yaml:"refresh_token_lifetime"`
+		AuthCodeLifetime     time.Duration `yaml:"auth_code_lifetime"`
+		RefreshReuseGrace    time.Duration `yaml:"refresh_reuse_grace"`
+	} `yaml:"tokens"`
+	SessionLifetime time.Duration `yaml:"session_lifetime"`
+	Registration    struct {
+		Mode                 string   `yaml:"mode"`
+		InitialAccessToken   string   `yaml:"initial_access_token"`
+		AllowedRedirectHosts []string `yaml:"allowed_redirect_hosts"`
+	} `yaml:"registration"`
+	Login struct {
+		MaxFailures int           `yaml:"max_failures"`
+		Window      time.Duration `yaml:"window"`
+	} `yaml:"login"`
+}
+
+// ScopeConfig is a scope in the file.
+type ScopeConfig struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+}
+
+// Defaults of the settings that have them; the rest come from authz.
+const (
+	defaultAddr   = "127.0.0.1:8080"
+	defaultIssuer = "http://localhost:8080"
+	defaultDB     = "mcpauthz.db"
+)
+
+func defaultFileConfig() FileConfig {
+	return FileConfig{Addr: defaultAddr, Issuer: defaultIssuer, DB: defaultDB, LogLevel: "info", LogFormat: "text"}
+}
+
+// loadConfig reads the file (if any) over the defaults, then the
+// environment over that. Flags are applied by the caller.
+func loadConfig(path string, getenv func(string) string) (FileConfig, error) {
+	fc := defaultFileConfig()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fc, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+			return fc, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(reflect.ValueOf(&fc).Elem(), "MCPAUTHZ", getenv); err != nil {
+		return fc, err
+	}
+	return fc, nil
+}
+
+// applyEnv sets every scalar or string-list field of v from the variable
+// named after its YAML path.
+func applyEnv(v reflect.Value, prefix string, getenv func(string) string) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(tag)
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct {
+			if err := applyEnv(fv, name, getenv); err != nil {
+				return err
+			}
+			continue
+		}
+		raw := getenv(name)
+		if raw == "" {
+			continue
+		}
+		key := strings.ToLower(strings.TrimPrefix(name, "MCPAUTHZ_"))
+		switch {
+		case fv.Type() == reflect.TypeFor[time.Duration]():
+			d, err := time.ParseDuration(raw)
+			if err != nil {
+				return fmt.Errorf("%s (%s): %q is not a duration such as 15m or 1h", name, key, raw)
+			}
+			fv.SetInt(int64(d))
+		case fv.Kind() == reflect.String:
+			fv.SetString(raw)
+		case fv.Kind() == reflect.Int:
+			n, err := strconv.Atoi(raw)
+			if err != nil {
+				return fmt.Errorf("%s (%s): %q is not a whole number", name, key, raw)
+			}
+			fv.SetInt(int64(n))
+		case fv.Kind() == reflect.Bool:
+			b, err := strconv.ParseBool(raw)
+			if err != nil {
+				return fmt.Errorf("%s (%s): %q is not true or false", name, key, raw)
+			}
+			fv.SetBool(b)
+		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+			var parts []string
+			for _, p := range strings.Split(raw, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					parts = append(parts, p)
+				}
+			}
+			fv.Set(reflect.ValueOf(parts))
+		}
+	}
+	return nil
+}
+
+// validateFile checks what authz does not: the listen address, the
+// database and the logging settings.
+func (fc FileConfig) validate() error {
+	var errs []error
+	if fc.Addr == "" {
+		errs = append(errs, errors.New("addr: required (HOST:PORT, e.g. 127.0.0.1:8080)"))
+	}
+	if fc.DB == "" {
+		errs = append(errs, errors.New("db: required (a SQLite file path or a postgres:// URL)"))
+	}
+	switch fc.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level: %q is not one of debug, info, warn, error", fc.LogLevel))
+	}
+	switch fc.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log_format: %q is not one of text, json", fc.LogFormat))
+	}
+	return errors.Join(errs...)
+}
+
+// isPostgres reports whether the DSN names a PostgreSQL database.
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") || strings.Contains(dsn, "host=")
+}
+
+// masterKey returns the master key: from master_key (MCPAUTHZ_MASTER_KEY),
+// else from master_key_file. With neither, a loopback development server
+// keeps a generated key in a file beside the SQLite database (created on
+// first start, mode 0600) and warns; any other server refuses to start.
+func (fc FileConfig) masterKey(warn func(string)) ([]byte, error) {
+	if fc.MasterKey != "" {
+		return decodeKey(fc.MasterKey, "master_key")
+	}
+	path := fc.MasterKeyFile
+	if path == "" {
+		if err := authz.ValidateIssuer(fc.Issuer); err != nil {
+			return nil, err
+		}
+		if !issuerIsLoopback(fc.Issuer) {
+			return nil, errors.New("master_key: required when the issuer is not a loopback address; set MCPAUTHZ_MASTER_KEY or master_key_file to 32 random bytes (e.g. `openssl rand -base64 32`)")
+		}
+		path = "mcpauthz.key"
+		if !isPostgres(fc.DB) && !strings.HasPrefix(fc.DB, "file:") {
+			path = fc.DB + ".key"
+		}
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			key := make([]byte, authz.MasterKeySize)
+			if _, err := rand.Read(key); err != nil {
+				return nil, err
+			}
+			if dir := filepath.Dir(path); dir != "" {
+				_ = os.MkdirAll(dir, 0o700)
+			}
+			if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
+				return nil, fmt.Errorf("master_key_file: write %s: %w", path, err)
+			}
+			warn(fmt.Sprintf("generated a development master key in %s; set master_key or master_key_file before serving beyond this machine", path))
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("master_key_file: %w", err)
+	}
+	return decodeKey(strings.TrimSpace(string(b)), "master_key_file "+path)
+}
+
+// decodeKey accepts base64 (standard or URL-safe, padded or not) or hex.
+func decodeKey(s, key string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	for _, dec := range []func(string) ([]byte, error){
+		hex.DecodeString,
+		base64.StdEncoding.DecodeString, base64.RawStdEncoding.DecodeString,
+		base64.URLEncoding.DecodeString, base64.RawURLEncoding.DecodeString,
+	} {
+		if b, err := dec(s); err == nil && len(b) >= authz.MasterKeySize {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: must be at least %d random bytes, base64- or hex-encoded", key, authz.MasterKeySize)
+}
+
+func issuerIsLoopback(issuer string) bool {
+	rest := strings.TrimPrefix(strings.TrimPrefix(issuer, "https://"), "http://")
+	host := rest
+	if i := strings.IndexAny(rest, "/"); i >= 0 {
+		host = rest[:i]
+	}
+	if strings.HasPrefix(host, "[") {
+		if i := strings.Index(host, "]"); i >= 0 {
+			host = host[:i+1]
+		}
+	} else if i := strings.LastIndex(host, ":"); i >= 0 {
+		host = host[:i]
+	}
+	return authz.IsLoopbackHost(host)
+}
+
+// authzConfig resolves the file configuration into the server's.
+func (fc FileConfig) authzConfig(secrets *authz.Secrets) authz.Config {
+	c := authz.Config{
+		Issuer:               fc.Issuer,
+		Resources:            fc.Resources,
+		DefaultScopes:        fc.DefaultScopes,
+		AccessTokenLifetime:  fc.Tokens.AccessTokenLifetime,
+		RefreshTokenLifetime: fc.Tokens.RefreshTokenLifetime,
+		AuthCodeLifetime:     fc.Tokens.AuthCodeLifetime,
+		RefreshReuseGrace:    fc.Tokens.RefreshReuseGrace,
+		SessionLifetime:      fc.SessionLifetime,
+		Registration: authz.RegistrationPolicy{
+			Mode:                 fc.Registration.Mode,
+			InitialAccessToken:   fc.Registration.InitialAccessToken,
+			AllowedRedirectHosts: fc.Registration.AllowedRedirectHosts,
+		},
+		Login:   authz.LoginPolicy{MaxFailures: fc.Login.MaxFailures, Window: fc.Login.Window},
+		Secrets: secrets,
+	}
+	for _, s := range fc.Scopes {
+		c.Scopes = append(c.Scopes, authz.Scope{Name: s.Name, Description: s.Description})
+	}
+	return c
+}

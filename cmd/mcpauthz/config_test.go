@@ -1,0 +1,116 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestExampleConfigIsTheDefaults(t *testing.T) {
+	fc, err := loadConfig("../../config.example.yaml", envOf(nil))
+	if err != nil {
+		t.Fatalf("config.example.yaml does not load: %v", err)
+	}
+	want := defaultFileConfig()
+	want.Tokens.AccessTokenLifetime = 15 * time.Minute
+	want.Tokens.RefreshTokenLifetime = 720 * time.Hour
+	want.Tokens.AuthCodeLifetime = 2 * time.Minute
+	want.Tokens.RefreshReuseGrace = 5 * time.Second
+	want.SessionLifetime = time.Hour
+	want.Registration.Mode = "open"
+	want.Login.MaxFailures = 5
+	want.Login.Window = 15 * time.Minute
+	norm := func(fc FileConfig) FileConfig {
+		fc.Resources, fc.Scopes, fc.DefaultScopes, fc.Registration.AllowedRedirectHosts = nil, nil, nil, nil
+		return fc
+	}
+	if got := norm(fc); !reflect.DeepEqual(got, norm(want)) {
+		t.Errorf("example config differs from the defaults:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	os.WriteFile(file, []byte("addr: 127.0.0.1:1111\nissuer: https://file.example\ndb: file.db\ntokens:\n  access_token_lifetime: 5m\n"), 0o600)
+	getenv := envOf(map[string]string{
+		"MCPAUTHZ_ISSUER":                             "https://env.example",
+		"MCPAUTHZ_DB":                                 "env.db",
+		"MCPAUTHZ_TOKENS_REFRESH_REUSE_GRACE":         "2s",
+		"MCPAUTHZ_REGISTRATION_ALLOWED_REDIRECT_HOSTS": "a.example, *.b.example",
+	})
+	cf := commonFlags{config: file, db: "flag.db"}
+	fc, err := cf.load(&env{getenv: getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fc.Addr != "127.0.0.1:1111" || fc.Issuer != "https://env.example" || fc.DB != "flag.db" {
+		t.Errorf("addr %q issuer %q db %q: want file, env, flag", fc.Addr, fc.Issuer, fc.DB)
+	}
+	if fc.Tokens.AccessTokenLifetime != 5*time.Minute || fc.Tokens.RefreshReuseGrace != 2*time.Second {
+		t.Errorf("tokens %+v", fc.Tokens)
+	}
+	if !reflect.DeepEqual(fc.Registration.AllowedRedirectHosts, []string{"a.example", "*.b.example"}) {
+		t.Errorf("list from env: %q", fc.Registration.AllowedRedirectHosts)
+	}
+}
+
+func TestConfigErrorsNameTheKey(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name, file string
+		env        map[string]string
+		want       string
+	}{
+		{"unknown key", "isuer: x\n", nil, "isuer"},
+		{"bad duration in env", "", map[string]string{"MCPAUTHZ_TOKENS_ACCESS_TOKEN_LIFETIME": "soon"}, "tokens_access_token_lifetime"},
+		{"bad int in env", "", map[string]string{"MCPAUTHZ_LOGIN_MAX_FAILURES": "many"}, "login_max_failures"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.file != "" {
+				path = filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yaml")
+				os.WriteFile(path, []byte(tc.file), 0o600)
+			}
+			_, err := loadConfig(path, envOf(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestServeRefusesBadConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"http issuer off loopback", []string{"--issuer", "http://auth.example.com"}, nil, "issuer"},
+		{"issuer with trailing slash", []string{"--issuer", "https://auth.example.com/"}, nil, "must not end with a slash"},
+		{"issuer with query", []string{"--issuer", "https://auth.example.com?x=1"}, nil, "query"},
+		{"issuer with fragment", []string{"--issuer", "https://auth.example.com#x"}, nil, "fragment"},
+		{"https issuer without master key", []string{"--issuer", "https://auth.example.com"}, nil, "master_key"},
+		{"short master key", []string{"--issuer", "https://auth.example.com"}, map[string]string{"MCPAUTHZ_MASTER_KEY": "c2hvcnQ="}, "master_key"},
+		{"bad registration mode", nil, map[string]string{"MCPAUTHZ_REGISTRATION_MODE": "maybe"}, "registration.mode"},
+		{"bad log level", nil, map[string]string{"MCPAUTHZ_LOG_LEVEL": "loud"}, "log_level"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr strings.Builder
+			args := append([]string{"serve", "--db", filepath.Join(dir, "x.db"), "--addr", "127.0.0.1:0"}, tc.args...)
+			code := run(t.Context(), args, strings.NewReader(""), &strings.Builder{}, &stderr, envOf(tc.env))
+			if code != 1 || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("exit %d, stderr %q; want exit 1 naming %q", code, stderr.String(), tc.want)
+			}
+		})
+	}
+}
