@@ -39,9 +39,9 @@ func TestConfigPrecedence(t *testing.T) {
 	file := filepath.Join(dir, "c.yaml")
 	os.WriteFile(file, []byte("addr: 127.0.0.1:1111\nissuer: https://file.example\ndb: file.db\ntokens:\n  access_token_lifetime: 5m\n"), 0o600)
 	getenv := envOf(map[string]string{
-		"MCPAUTHZ_ISSUER":                             "https://env.example",
-		"MCPAUTHZ_DB":                                 "env.db",
-		"MCPAUTHZ_TOKENS_REFRESH_REUSE_GRACE":         "2s",
+		"MCPAUTHZ_ISSUER":                              "https://env.example",
+		"MCPAUTHZ_DB":                                  "env.db",
+		"MCPAUTHZ_TOKENS_REFRESH_REUSE_GRACE":          "2s",
 		"MCPAUTHZ_REGISTRATION_ALLOWED_REDIRECT_HOSTS": "a.example, *.b.example",
 	})
 	cf := commonFlags{config: file, db: "flag.db"}
