@@ -308,13 +308,13 @@ func checkDescriptiveFields(m *ClientMetadata, _ MetadataPolicy) error {
 	if strings.TrimSpace(m.ClientName) == "" {
 		m.ClientName = ""
 	}
-	if err := checkText("client_name", m.ClientName, maxClientNameLen); err != nil {
+	if err := checkMetadataText("client_name", m.ClientName, maxClientNameLen); err != nil {
 		return err
 	}
-	if err := checkText("software_id", m.SoftwareID, maxSoftwareLen); err != nil {
+	if err := checkMetadataText("software_id", m.SoftwareID, maxSoftwareLen); err != nil {
 		return err
 	}
-	if err := checkText("software_version", m.SoftwareVersion, maxSoftwareLen); err != nil {
+	if err := checkMetadataText("software_version", m.SoftwareVersion, maxSoftwareLen); err != nil {
 		return err
 	}
 	for _, f := range []struct{ name, value string }{
@@ -338,7 +338,7 @@ func checkDescriptiveFields(m *ClientMetadata, _ MetadataPolicy) error {
 		if len(c) > maxContactLen {
 			return metadataError("contacts has an entry longer than %d bytes", maxContactLen)
 		}
-		if err := checkText("contacts", c, maxContactLen); err != nil {
+		if err := checkMetadataText("contacts", c, maxContactLen); err != nil {
 			return err
 		}
 	}
@@ -350,9 +350,9 @@ func checkDescriptiveFields(m *ClientMetadata, _ MetadataPolicy) error {
 	return nil
 }
 
-// checkText checks a human-readable field: at most maxChars characters, no
+// checkMetadataText checks a human-readable field: at most maxChars characters, no
 // control characters, no invisible bidirectional formatting.
-func checkText(field, s string, maxChars int) error {
+func checkMetadataText(field, s string, maxChars int) error {
 	if utf8.RuneCountInString(s) > maxChars {
 		return metadataError("%s is longer than %d characters", field, maxChars)
 	}
@@ -385,7 +385,7 @@ func checkInfoURL(field, raw string) error {
 		return metadataError("%s %s", field, msg)
 	}
 	u, err := url.Parse(raw)
-	if err != nil || u.Opaque != "" || u.Host == "" || !validHostname(u.Hostname()) {
+	if err != nil || u.Opaque != "" || u.Host == "" || !isHostName(u.Hostname()) {
 		return metadataError("%s %s is not an absolute https URL", field, quoteForError(raw))
 	}
 	if u.Scheme != "https" && !(u.Scheme == "http" && IsLoopbackHost(u.Hostname())) {

@@ -87,10 +87,10 @@ func ValidateRedirectURI(raw string, allowedHosts []string) error {
 		if u.Opaque != "" || u.Host == "" {
 			return bad("must have a host (write %s://host/path)", u.Scheme)
 		}
-		if !validHostname(u.Hostname()) {
+		if !isHostName(u.Hostname()) {
 			return bad("has an invalid host")
 		}
-		if p := u.Port(); p != "" && !validPort(p) {
+		if p := u.Port(); p != "" && !isPortNumber(p) {
 			return bad("has an invalid port")
 		}
 		loopback := IsLoopbackHost(u.Hostname())
@@ -118,8 +118,12 @@ func ValidateRedirectURI(raw string, allowedHosts []string) error {
 // matches http://127.0.0.1:53211/callback. The scheme, the host as written
 // (localhost and 127.0.0.1 are different hosts), the path and the query must
 // still match exactly.
+//
+// As a second line of defence, requested never matches if it has a
+// fragment, a refused scheme (javascript, data, file, ...), or characters
+// outside printable ASCII, even if such a URI was somehow registered.
 func MatchRedirectURI(registered []string, requested string) bool {
-	if requested == "" {
+	if !plausibleRedirectURI(requested) {
 		return false
 	}
 	for _, r := range registered {
@@ -139,6 +143,18 @@ func MatchRedirectURI(registered []string, requested string) bool {
 	return false
 }
 
+// plausibleRedirectURI reports whether raw is free of what no redirect URI
+// may ever have, whatever its registration said: it is non-empty, at most
+// maxRedirectURILen bytes of printable ASCII without a backslash or
+// fragment, absolute, and not of a refused scheme.
+func plausibleRedirectURI(raw string) bool {
+	if raw == "" || len(raw) > maxRedirectURILen || uriCharsProblem(raw) != "" || strings.Contains(raw, "#") {
+		return false
+	}
+	u, err := url.Parse(raw)
+	return err == nil && u.Scheme != "" && !refusedSchemes[u.Scheme]
+}
+
 // loopbackKey returns raw with the port removed if raw is an http URI on a
 // loopback host with no user info, fragment or characters on which parsers
 // disagree (backslash, whitespace, non-ASCII); ok is false otherwise. The
@@ -147,7 +163,7 @@ func MatchRedirectURI(registered []string, requested string) bool {
 // url.Parse, so no parser differential can make a non-loopback URI match.
 func loopbackKey(raw string) (key string, ok bool) {
 	const prefix = "http://"
-	if !strings.HasPrefix(raw, prefix) || len(raw) > maxRedirectURILen || uriCharsProblem(raw) != "" || strings.Contains(raw, "#") {
+	if !strings.HasPrefix(raw, prefix) || !plausibleRedirectURI(raw) {
 		return "", false
 	}
 	rest := raw[len(prefix):]
@@ -176,7 +192,7 @@ func loopbackKey(raw string) (key string, ok bool) {
 	} else if i := strings.IndexByte(authority, ':'); i >= 0 {
 		host, port = authority[:i], authority[i+1:]
 	}
-	if port != "" && !validPort(port) {
+	if port != "" && !isPortNumber(port) {
 		return "", false
 	}
 	if !IsLoopbackHost(host) {
@@ -232,10 +248,10 @@ func uriCharsProblem(s string) string {
 	return ""
 }
 
-// validHostname reports whether h (a URL's Hostname) is an IPv6 literal or
+// isHostName reports whether h (a URL's Hostname) is an IPv6 literal or
 // a DNS-style name: dot-separated, non-empty labels of at most 63 letters,
 // digits, hyphens and underscores (IPv4 literals are such names).
-func validHostname(h string) bool {
+func isHostName(h string) bool {
 	if h == "" {
 		return false
 	}
@@ -257,8 +273,8 @@ func validHostname(h string) bool {
 	return true
 }
 
-// validPort reports whether p is a decimal port number from 1 to 65535.
-func validPort(p string) bool {
+// isPortNumber reports whether p is a decimal port number from 1 to 65535.
+func isPortNumber(p string) bool {
 	if p == "" || len(p) > 5 {
 		return false
 	}

@@ -12,10 +12,13 @@ package authz
 //     application/json (parameters such as charset allowed) gets 400
 //     invalid_client_metadata, the status RFC 7591 §3.2.2 gives every
 //     registration error.
-//   - Registration mode "off" answers 403 access_denied on both endpoints;
-//     mode "token" requires Authorization: Bearer <initial access token> on
-//     POST /register only (RFC 7591 §3), the registration access token
-//     being the credential of the management endpoints.
+//   - With registration mode "off" the server leaves both routes out (see
+//     enabled); routed anyway, they answer 403 access_denied. Mode "token"
+//     requires Authorization: Bearer <initial access token> on POST
+//     /register only (RFC 7591 §3); the registration access token is the
+//     credential of the management endpoints.
+//   - scope may list offline_access, which is accepted and dropped: refresh
+//     tokens follow the refresh_token grant.
 //   - The client secret and the registration access token are never
 //     rotated: the store holds only their keyed hashes, so GET and PUT
 //     cannot return the secret, and they echo the registration access token
@@ -172,7 +175,7 @@ func (g *registrar) serveClientConfig(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, errRegistrationDisabled())
 		return
 	}
-	token, ok := bearerToken(r)
+	token, ok := bearerCredential(r)
 	if !ok {
 		g.fail(w, r, errInvalidRegistrationToken())
 		return
@@ -282,9 +285,9 @@ func (g *registrar) authorizeRegistration(r *http.Request) error {
 	case RegistrationOpen:
 		return nil
 	case RegistrationToken:
-		token, ok := bearerToken(r)
+		token, ok := bearerCredential(r)
 		want := g.cfg.Registration.InitialAccessToken
-		if !ok || want == "" || !equalSecrets(token, want) {
+		if !ok || want == "" || !equalSecretStrings(token, want) {
 			return errInvalidRegistrationToken()
 		}
 		return nil
@@ -293,9 +296,9 @@ func (g *registrar) authorizeRegistration(r *http.Request) error {
 	}
 }
 
-// authenticateClient returns the client id if token is its registration
-// access token, and 401 invalid_token otherwise, also when the client does
-// not exist or was not registered dynamically.
+// authenticateClient returns the client with that id if token is its
+// registration access token, and 401 invalid_token otherwise, also when the
+// client does not exist or was not registered dynamically.
 func (g *registrar) authenticateClient(ctx context.Context, id, token string) (*store.Client, error) {
 	c, err := g.store.GetClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -361,9 +364,9 @@ func errRegistrationDisabled() *Error {
 	return newError(http.StatusForbidden, codeAccessDenied, "dynamic client registration is disabled")
 }
 
-// bearerToken returns the token of an Authorization: Bearer header
+// bearerCredential returns the token of an Authorization: Bearer header
 // (RFC 6750 §2.1; the scheme is case-insensitive).
-func bearerToken(r *http.Request) (string, bool) {
+func bearerCredential(r *http.Request) (string, bool) {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	token = strings.TrimLeft(token, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" || strings.ContainsAny(token, " \t") {
@@ -372,9 +375,9 @@ func bearerToken(r *http.Request) (string, bool) {
 	return token, true
 }
 
-// equalSecrets compares two secrets in time independent of their contents
-// and lengths.
-func equalSecrets(a, b string) bool {
+// equalSecretStrings compares two secrets in time independent of their
+// contents and lengths.
+func equalSecretStrings(a, b string) bool {
 	ha, hb := sha256.Sum256([]byte(a)), sha256.Sum256([]byte(b))
 	return subtle.ConstantTimeCompare(ha[:], hb[:]) == 1
 }
