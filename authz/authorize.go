@@ -34,6 +34,13 @@ type authorizeError struct {
 	Redirect bool
 }
 
+// fosite refuses a state shorter than minFositeState; stateStandIn takes
+// the place of a shorter or missing one inside fosite only.
+const (
+	minFositeState = 8
+	stateStandIn   = "mcpauthz-no-client-state"
+)
+
 var codeChallengeRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 
 // checkAuthorize validates an authorization request before any login, so a
@@ -129,7 +136,15 @@ func (s *Server) checkAuthorize(ctx context.Context, q url.Values) (*authzReques
 func (s *Server) fositeAuthorize(r *http.Request, ar *authzRequest) (fosite.AuthorizeRequester, error) {
 	r2 := r.Clone(withApprovedRedirect(r.Context(), ar.Client.ID, ar.RedirectURI))
 	r2.Method = http.MethodGet
-	r2.URL.RawQuery = ar.Query.Encode()
+	q := ar.Query
+	if len(ar.State) < minFositeState {
+		// fosite insists on 8 characters of state; OAuth 2.1 §4.1.1 makes
+		// state optional with PKCE. fosite sees a placeholder and issueCode
+		// puts the client's own value (or none) back.
+		q = cloneValues(q)
+		q.Set("state", stateStandIn)
+	}
+	r2.URL.RawQuery = q.Encode()
 	r2.Form, r2.PostForm, r2.Body = nil, nil, http.NoBody
 	r2.Header.Del("Content-Type")
 	return s.provider.NewAuthorizeRequest(r2.Context(), r2)
@@ -198,6 +213,11 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authzRequ
 	if err != nil {
 		s.authorizeFailed(w, r, ar, fositeAuthorizeErr(err))
 		return
+	}
+	if ar.State == "" {
+		resp.GetParameters().Del("state")
+	} else {
+		resp.GetParameters().Set("state", ar.State)
 	}
 	resp.AddParameter("iss", s.cfg.Issuer)
 	s.log.InfoContext(ctx, "authorization code issued", "client_id", ar.Client.ID, "user", user.Name, "scope", strings.Join(ar.Scopes, " "), "resource", ar.Resource)

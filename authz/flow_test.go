@@ -567,3 +567,21 @@ func parallel[T any](t *testing.T, n int, f func() T) []T {
 	wg.Wait()
 	return out
 }
+
+func TestStateIsOptionalWithPKCE(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	b := e.newBrowser()
+	for _, state := range []string{"", "abc"} {
+		verifier, challenge := pkce()
+		loc := e.authorize(b, e.authorizeURL(c, challenge, url.Values{"state": {state}}))
+		q := loc.Query()
+		if q.Get("code") == "" || q.Get("state") != state || q.Has("state") != (state != "") {
+			t.Fatalf("state %q: redirect %s", state, loc)
+		}
+		tr := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "code_verifier": {verifier}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}}, "", "")
+		if tr.Status != http.StatusOK {
+			t.Errorf("state %q: token %d %v", state, tr.Status, tr.Body)
+		}
+	}
+}

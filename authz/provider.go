@@ -18,13 +18,6 @@ import (
 // This file and fositestore.go are the only places that know fosite's
 // composition; everything else talks to fosite through its provider.
 
-// fositeConfig adapts fosite.Config where fosite's defaults are wrong for
-// OAuth 2.1: state is optional when PKCE is enforced (OAuth 2.1 §4.1.1), so
-// no minimum state length is imposed.
-type fositeConfig struct{ *fosite.Config }
-
-func (c fositeConfig) GetMinParameterEntropy(context.Context) int { return 0 }
-
 // newProvider composes fosite: authorization code with mandatory PKCE S256,
 // refresh with rotation, revocation and introspection, opaque HMAC-SHA512/256
 // codes and tokens, and our own token-endpoint handler for RFC 8707.
@@ -49,7 +42,7 @@ func (s *Server) newProvider() (fosite.OAuth2Provider, error) {
 		SendDebugMessagesToClients: false,
 		JWTScopeClaimKey:           jwt.JWTScopeFieldString,
 	}
-	cfg := fositeConfig{fc}
+	cfg := fc
 	storage := &fositeStore{st: s.store, grace: s.cfg.RefreshReuseGrace, now: s.now, audience: s.cfg.Resources}
 	strategy := compose.NewOAuth2HMACStrategy(cfg)
 	provider := fosite.NewOAuth2Provider(storage, cfg)
