@@ -55,6 +55,8 @@ type DB struct {
 	sqlDB   *sql.DB
 	dialect string
 	clock   func() time.Time
+	// search is the document search engine migrate chose (see searcher).
+	search searcher
 }
 
 var _ Store = (*DB)(nil)
@@ -125,7 +127,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		_ = sqlDB.Close()
 		return nil, err
 	}
-	log.DebugContext(ctx, "store: database open", "dialect", db.dialect)
+	if db.search.engine() == engineLike {
+		log.WarnContext(ctx, "store: this binary's SQLite lacks FTS5, so document search falls back to "+
+			"slower substring matching with cruder ranking; `make build` (go build -tags sqlite_fts5) includes FTS5")
+	}
+	log.DebugContext(ctx, "store: database open", "dialect", db.dialect, "search", db.search.engine())
 	return db, nil
 }
 

@@ -93,6 +93,36 @@ type signingKeyRow struct {
 
 func (signingKeyRow) TableName() string { return "signing_keys" }
 
+// documentRow is a Document without its shares. An empty SourceKey is
+// stored as NULL, so the unique index only constrains the keys that are set
+// (NULLs are distinct in both databases). The search index is not part of
+// the model: see searcher.
+type documentRow struct {
+	ID         string    `gorm:"column:id;primaryKey"`
+	Title      string    `gorm:"column:title;not null"`
+	Body       string    `gorm:"column:body;not null"`
+	Format     string    `gorm:"column:format;not null"`
+	OwnerID    string    `gorm:"column:owner_id;not null;index:idx_documents_owner_id"`
+	Visibility string    `gorm:"column:visibility;not null;check:chk_documents_visibility,visibility IN ('private', 'shared', 'public')"`
+	SourceKey  *string   `gorm:"column:source_key;uniqueIndex:idx_documents_source_key"`
+	CreatedAt  time.Time `gorm:"column:created_at;not null;autoCreateTime:false"`
+	UpdatedAt  time.Time `gorm:"column:updated_at;not null;autoUpdateTime:false"`
+}
+
+func (documentRow) TableName() string { return "documents" }
+
+// documentColumns are the columns of documentRow, for queries that must not
+// fetch the PostgreSQL search vector.
+const documentColumns = "id, title, body, format, owner_id, visibility, source_key, created_at, updated_at"
+
+// documentShareRow grants one user access to a shared document.
+type documentShareRow struct {
+	DocumentID string `gorm:"column:document_id;primaryKey"`
+	UserID     string `gorm:"column:user_id;primaryKey;index:idx_document_shares_user_id"`
+}
+
+func (documentShareRow) TableName() string { return "document_shares" }
+
 // schemaMigrationRow records which schema version of a component the
 // database has. This package's component is "store".
 type schemaMigrationRow struct {
@@ -109,14 +139,18 @@ const (
 	// schemaVersion is the version of the schema this code writes. Raise it
 	// with every schema change that AutoMigrate cannot apply alone, and add
 	// the step to migrate.
-	schemaVersion = 1
+	//
+	// Version 2 added the documents (documents, document_shares and the
+	// search index of the dialect).
+	schemaVersion = 2
 	// migrationLockID is the PostgreSQL advisory lock that serialises
 	// migrations by several processes.
 	migrationLockID int64 = 0x6d6370617574687a // "mcpauthz"
 )
 
-// migrate brings the schema up to schemaVersion in one transaction. It
-// refuses a database whose schema is newer than this code.
+// migrate brings the schema up to schemaVersion in one transaction and
+// chooses the document search engine (db.search). It refuses a database
+// whose schema is newer than this code.
 func (db *DB) migrate(ctx context.Context) error {
 	err := db.gdb.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if db.dialect == DialectPostgres {
@@ -139,8 +173,13 @@ func (db *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("database schema version %d is newer than this program's %d", current, schemaVersion)
 		}
 		err = tx.AutoMigrate(&userRow{}, &clientRow{}, &consentRow{}, &requestRow{},
-			&nonceRow{}, &signingKeyRow{})
+			&nonceRow{}, &signingKeyRow{}, &documentRow{}, &documentShareRow{})
 		if err != nil {
+			return err
+		}
+		// The search index is set up at every Open, not once per version:
+		// which SQLite engine is usable depends on the binary (FTS5 or not).
+		if db.search, err = db.setupSearch(tx); err != nil {
 			return err
 		}
 		if current < schemaVersion {
@@ -342,6 +381,43 @@ func signingKeyToRow(k *SigningKey) signingKeyRow {
 		CreatedAt:           utc(k.CreatedAt),
 		RetiredAt:           utcPtr(k.RetiredAt),
 	}
+}
+
+// documentToRow returns d's row; SharedWith is stored separately.
+func documentToRow(d *Document) documentRow {
+	r := documentRow{
+		ID:         d.ID,
+		Title:      d.Title,
+		Body:       d.Body,
+		Format:     d.Format,
+		OwnerID:    d.OwnerID,
+		Visibility: d.Visibility,
+		CreatedAt:  utc(d.CreatedAt),
+		UpdatedAt:  utc(d.UpdatedAt),
+	}
+	if d.SourceKey != "" {
+		r.SourceKey = &d.SourceKey
+	}
+	return r
+}
+
+// record returns the document of r, shared with sharedWith.
+func (r *documentRow) record(sharedWith []string) Document {
+	d := Document{
+		ID:         r.ID,
+		Title:      r.Title,
+		Body:       r.Body,
+		Format:     r.Format,
+		OwnerID:    r.OwnerID,
+		Visibility: r.Visibility,
+		SharedWith: sharedWith,
+		CreatedAt:  utcRead(r.CreatedAt),
+		UpdatedAt:  utcRead(r.UpdatedAt),
+	}
+	if r.SourceKey != nil {
+		d.SourceKey = *r.SourceKey
+	}
+	return d
 }
 
 func (r *signingKeyRow) record() SigningKey {

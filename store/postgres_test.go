@@ -94,7 +94,13 @@ func openPostgres(t *testing.T) *store.DB {
 
 func TestPostgres(t *testing.T) {
 	postgresDSN(t)
-	storetest.Run(t, func(t *testing.T) store.Store { return openPostgres(t) })
+	storetest.Run(t, func(t *testing.T) store.Store {
+		db := openPostgres(t)
+		if got := store.SearchEngine(db); got != "postgres" {
+			t.Fatalf("search engine = %q, want postgres", got)
+		}
+		return db
+	})
 }
 
 func TestPostgresDB(t *testing.T) {

@@ -25,8 +25,27 @@ func openSQLite(t *testing.T) *store.DB {
 	return db
 }
 
+// wantSQLiteEngine is the search engine SQLite stores must use: FTS5 when
+// the binary has it, the LIKE fallback otherwise.
+func wantSQLiteEngine() string {
+	if builtWithFTS5 {
+		return "fts5"
+	}
+	return "like"
+}
+
+// TestSQLite runs the conformance suite, on FTS5 when the binary was built
+// with the sqlite_fts5 tag (as make test does), so that CI proves the FTS5
+// search is the one used and tested.
 func TestSQLite(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return openSQLite(t) })
+	t.Logf("search engine: %s", wantSQLiteEngine())
+	storetest.Run(t, func(t *testing.T) store.Store {
+		db := openSQLite(t)
+		if got, want := store.SearchEngine(db), wantSQLiteEngine(); got != want {
+			t.Fatalf("search engine = %q, want %q (built with FTS5: %v)", got, want, builtWithFTS5)
+		}
+		return db
+	})
 }
 
 func TestSQLiteDB(t *testing.T) {

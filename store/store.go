@@ -124,6 +124,43 @@ type SigningKey struct {
 	RetiredAt *time.Time
 }
 
+// Document visibilities.
+const (
+	// VisibilityPrivate: only the owner (and ListDocuments, which is for
+	// administration).
+	VisibilityPrivate = "private"
+	// VisibilityShared: the owner and the users in SharedWith.
+	VisibilityShared = "shared"
+	// VisibilityPublic: every viewer, including the anonymous viewer ""
+	// (a caller that must restrict public documents to logged-in users
+	// checks the login itself).
+	VisibilityPublic = "public"
+)
+
+// Document is a text the MCP resource serves through search and fetch.
+type Document struct {
+	ID         string
+	Title      string
+	Body       string // plain text or Markdown
+	Format     string // "markdown", "text" or "html" (the original format; Body is text)
+	OwnerID    string // the owning user's ID; empty for documents of the server itself
+	Visibility string // VisibilityPrivate, VisibilityShared or VisibilityPublic
+	SharedWith []string
+	// SourceKey identifies where the document came from (e.g. the owner and
+	// the absolute path it was imported from), so a re-import updates the
+	// document instead of adding a copy. Unique when not empty.
+	SourceKey string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// SearchHit is one result of a document search, best first.
+type SearchHit struct {
+	Document Document
+	Snippet  string  // a short plain-text excerpt around the match
+	Score    float64 // higher is better; comparable only within one search
+}
+
 // Store is the persistence contract of mcpauthz. Every method takes the
 // context first; if the context carries a transaction begun with BeginTx,
 // the method runs inside it.
@@ -134,6 +171,7 @@ type Store interface {
 	Requests
 	Nonces
 	SigningKeys
+	Documents
 	Transactions
 
 	// Ping reports whether the database is reachable.
@@ -159,8 +197,9 @@ type Users interface {
 	CountUsers(ctx context.Context) (int64, error)
 	// SetUserPassword replaces the password hash; ErrNotFound if no such user.
 	SetUserPassword(ctx context.Context, id, passwordHash string) error
-	// DeleteUser removes the user, their consents and every request whose
-	// Subject is the user; ErrNotFound if no such user.
+	// DeleteUser removes the user, their consents, every request whose
+	// Subject is the user, the documents they own and the shares granted
+	// to them; ErrNotFound if no such user.
 	DeleteUser(ctx context.Context, id string) error
 }
 
@@ -231,6 +270,33 @@ type SigningKeys interface {
 	RetireSigningKeys(ctx context.Context, keepID string, at time.Time) error
 	// DeleteSigningKey removes a key; ErrNotFound if absent.
 	DeleteSigningKey(ctx context.Context, id string) error
+}
+
+// Documents manages the documents of the MCP resource. Visibility is
+// enforced here, in the query, so no caller can forget it: a viewer sees
+// the documents they own, those shared with them, and public ones.
+type Documents interface {
+	// PutDocument creates d, or, when a document with d.SourceKey (if set)
+	// or d.ID (if set) exists, replaces its fields except ID and CreatedAt.
+	// An empty ID is filled in. Returns the stored document (d itself is
+	// not modified). ErrInvalid if d.Visibility is not one of the
+	// Visibility constants; ErrConflict if d.ID is set and another
+	// document has d.SourceKey.
+	PutDocument(ctx context.Context, d *Document) (*Document, error)
+	// GetDocument returns the document if viewerID may see it, and
+	// ErrNotFound both when it does not exist and when viewerID may not see
+	// it (the two are indistinguishable to the caller's caller).
+	GetDocument(ctx context.Context, id, viewerID string) (*Document, error)
+	// ListDocuments returns every document, newest (by CreatedAt) first,
+	// whoever may see it (administration).
+	ListDocuments(ctx context.Context) ([]Document, error)
+	// DeleteDocument removes a document; ErrNotFound if absent.
+	DeleteDocument(ctx context.Context, id string) error
+	// SearchDocuments returns up to limit documents viewerID may see that
+	// match query, ranked best first (full-text search; stemming on
+	// PostgreSQL). An empty or all-punctuation query returns no hits and
+	// no error; query syntax is never an error.
+	SearchDocuments(ctx context.Context, viewerID, query string, limit int) ([]SearchHit, error)
 }
 
 // Transactions lets a caller group several Store calls atomically. The

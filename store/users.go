@@ -86,8 +86,10 @@ func (db *DB) SetUserPassword(ctx context.Context, id, passwordHash string) erro
 	return nil
 }
 
-// DeleteUser removes, in one transaction, the user, their consents and every
-// request whose Subject is the user; ErrNotFound if no such user.
+// DeleteUser removes, in one transaction, the user, their consents, every
+// request whose Subject is the user, the documents they own (with their
+// shares and search index entries) and the shares granted to them;
+// ErrNotFound if no such user.
 func (db *DB) DeleteUser(ctx context.Context, id string) error {
 	err := db.atomically(ctx, func(tx *gorm.DB) error {
 		res := tx.Where("id = ?", id).Delete(&userRow{})
@@ -100,7 +102,10 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 		if err := tx.Where("user_id = ?", id).Delete(&consentRow{}).Error; err != nil {
 			return err
 		}
-		return tx.Where("subject = ?", id).Delete(&requestRow{}).Error
+		if err := tx.Where("subject = ?", id).Delete(&requestRow{}).Error; err != nil {
+			return err
+		}
+		return db.deleteOwnedDocuments(tx, id)
 	})
 	if err != nil {
 		return wrap("delete user", err)

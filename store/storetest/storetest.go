@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Requests", func(t *testing.T) { testRequests(t, open) })
 	t.Run("Nonces", func(t *testing.T) { testNonces(t, open) })
 	t.Run("SigningKeys", func(t *testing.T) { testSigningKeys(t, open) })
+	t.Run("Documents", func(t *testing.T) { testDocuments(t, open) })
 	t.Run("DeleteExpired", func(t *testing.T) { testDeleteExpired(t, open) })
 	t.Run("Transactions", func(t *testing.T) { testTransactions(t, open) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
@@ -1216,4 +1217,5 @@ func testConcurrency(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Errorf("CountUsers = %d, want 1", n)
 		}
 	})
+	t.Run("PutDocument", func(t *testing.T) { testPutDocumentRace(t, open) })
 }
