@@ -1,0 +1,150 @@
+package mcpres
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// maxTokenLength bounds what is handed to the verifier.
+const maxTokenLength = 8 << 10
+
+// credentials are what a request presents to authenticate: the scheme of
+// its Authorization header, in lower case, and the token. Only "bearer"
+// is accepted today; DPoP (RFC 9449 §7.1: "Authorization: DPoP <token>"
+// plus a DPoP proof header) becomes a second scheme here, a proof check in
+// authenticate and a DPoP challenge in challenge.go.
+type credentials struct {
+	scheme string
+	token  string
+}
+
+// extractCredentials reads the Authorization header (RFC 6750 §2.1). It
+// returns nil credentials and no error when the request brings none in a
+// scheme this server accepts; that earns a challenge without error code
+// (RFC 6750 §3.1, last paragraph).
+func extractCredentials(r *http.Request) (*credentials, *authError) {
+	vals := r.Header.Values("Authorization")
+	switch len(vals) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		return nil, &authError{status: http.StatusBadRequest, code: errInvalidRequest,
+			desc: "the request has more than one Authorization header"}
+	}
+	scheme, rest, _ := strings.Cut(strings.TrimSpace(vals[0]), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return nil, nil
+	}
+	token := strings.TrimSpace(rest)
+	if token == "" || len(token) > maxTokenLength || !isB64Token(token) {
+		return nil, &authError{status: http.StatusUnauthorized, code: errInvalidToken,
+			desc: "the bearer token is empty or malformed"}
+	}
+	return &credentials{scheme: "bearer", token: token}, nil
+}
+
+// isB64Token checks RFC 6750 §2.1's b64token: 1*( ALPHA / DIGIT / "-" /
+// "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			break
+		}
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}
+
+// authenticate checks the credentials of a request to the MCP endpoint
+// and returns the verified token. A refusal comes back as an authError;
+// a verifier that could not decide as a plain error (503).
+//
+// Beyond what the verifier checks, the token must be unexpired at
+// Config.Now, carry this resource in its audience (RFC 8707 §2, MCP
+// 2025-11-25 "Access Token Privilege Restriction": a token for another
+// resource is invalid here), act for a user, and not be bound to a DPoP
+// key (RFC 9449 §7.1: a bound token is not a bearer token).
+func (s *Server) authenticate(r *http.Request) (*TokenInfo, *authError, error) {
+	// RFC 6750 §2.3 (URI query parameter) is not supported: tokens leak
+	// into logs and histories that way, and MCP 2025-11-25 "Token
+	// Requirements" forbids it. Answered like §3.1 "uses more than one
+	// method" or a malformed request: 400 invalid_request.
+	if r.URL.Query().Has("access_token") {
+		return nil, &authError{status: http.StatusBadRequest, code: errInvalidRequest,
+			desc:   "access tokens are accepted only in the Authorization header, not in the query string",
+			scopes: s.cfg.ScopesSupported}, nil
+	}
+	creds, aerr := extractCredentials(r)
+	if aerr != nil {
+		aerr.scopes = s.cfg.ScopesSupported
+		return nil, aerr, nil
+	}
+	if creds == nil {
+		return nil, &authError{status: http.StatusUnauthorized,
+			desc:   "this MCP server needs an OAuth access token: Authorization: Bearer <token>",
+			scopes: s.cfg.ScopesSupported}, nil
+	}
+	invalid := func(desc string) *authError {
+		return &authError{status: http.StatusUnauthorized, code: errInvalidToken, desc: desc, scopes: s.cfg.ScopesSupported}
+	}
+	ti, err := s.verifier.VerifyAccessToken(r.Context(), creds.token)
+	switch {
+	case errors.Is(err, ErrInvalidToken):
+		return nil, invalid("the access token is invalid, expired or revoked"), nil
+	case err != nil:
+		return nil, nil, err
+	case ti == nil:
+		return nil, nil, errors.New("mcpres: the token verifier returned neither a token nor an error")
+	}
+	switch {
+	case ti.JKT != "":
+		return ti, invalid("the access token is bound to a DPoP key and cannot be used as a bearer token"), nil
+	case ti.ExpiresAt.IsZero() || !s.cfg.Now().Before(ti.ExpiresAt):
+		return ti, invalid("the access token has expired"), nil
+	case !slices.Contains(ti.Audience, s.cfg.Resource):
+		return ti, invalid("the access token was not issued for this resource (" + s.cfg.Resource + ")"), nil
+	case ti.Subject == "":
+		return ti, invalid("the access token does not act for a user"), nil
+	}
+	return ti, nil, nil
+}
+
+// checkToolScopes returns a 403 insufficient_scope refusal (RFC 6750
+// §3.1, MCP 2025-11-25 "Runtime Insufficient Scope Errors") when the body
+// calls a tool whose scope the token lacks. The challenge names every
+// missing scope at once (MCP 2026-07-28: one challenge with all scopes
+// the operation needs). Unknown tool names are left to the MCP handler.
+func (s *Server) checkToolScopes(ti *TokenInfo, names []string) *authError {
+	var missing, tools []string
+	for _, name := range names {
+		t := s.toolByName(name)
+		if t == nil || ti.HasScope(t.scope) {
+			continue
+		}
+		if !slices.Contains(missing, t.scope) {
+			missing = append(missing, t.scope)
+		}
+		if !slices.Contains(tools, name) {
+			tools = append(tools, name)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return &authError{status: http.StatusForbidden, code: errInsufficientScope, scopes: missing,
+		desc: fmt.Sprintf("the %s tool needs the scope %s", strings.Join(tools, ", "), strings.Join(missing, " "))}
+}
