@@ -81,6 +81,15 @@ type AccountPage struct {
 	Notice   string // e.g. "Access for X revoked."; shown in a role="status" box
 }
 
+// DocumentPage is the data of a document page (/docs/{id}), the citation
+// link of the MCP search and fetch tools.
+type DocumentPage struct {
+	Title, Body, Visibility string
+	Owner                   string // the owner's user name, or "" for the server's own documents
+	UpdatedAt               time.Time
+	UserName                string
+}
+
 // AppView is one connected app on the account page.
 type AppView struct {
 	ClientID     string
@@ -102,7 +111,7 @@ const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'se
 const staticCSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 // pageNames are the page templates; each is parsed together with layout.html.
-var pageNames = []string{"login", "consent", "error", "home", "account"}
+var pageNames = []string{"login", "consent", "error", "home", "account", "document"}
 
 type staticAsset struct {
 	body        []byte
@@ -130,11 +139,12 @@ func NewPages(issuer string) (*Pages, error) {
 		"datetime":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	}
 	samples := map[string]any{
-		"login":   LoginPage{},
-		"consent": ConsentPage{},
-		"error":   ErrorPage{Status: http.StatusInternalServerError},
-		"home":    HomePage{},
-		"account": AccountPage{},
+		"login":    LoginPage{},
+		"consent":  ConsentPage{},
+		"error":    ErrorPage{Status: http.StatusInternalServerError},
+		"home":     HomePage{},
+		"account":  AccountPage{},
+		"document": DocumentPage{},
 	}
 	for _, name := range pageNames {
 		file := name + ".html"
@@ -246,6 +256,11 @@ func (p *Pages) Home(w http.ResponseWriter, d HomePage) {
 // Account renders the connected-apps page.
 func (p *Pages) Account(w http.ResponseWriter, d AccountPage) {
 	p.render(w, http.StatusOK, "account", d)
+}
+
+// Document renders a document page.
+func (p *Pages) Document(w http.ResponseWriter, d DocumentPage) {
+	p.render(w, http.StatusOK, "document", d)
 }
 
 // setPageHeaders sets the headers every HTML page carries.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpauthz/mcpauthz/authz"
+	"github.com/mcpauthz/mcpauthz/mcpres"
 	"github.com/mcpauthz/mcpauthz/store"
 )
 
@@ -22,6 +23,7 @@ type App struct {
 	Log    *slog.Logger
 	Store  store.Store
 	Authz  *authz.Server
+	MCP    *mcpres.Server
 
 	handler http.Handler
 	stderr  io.Writer
@@ -60,12 +62,39 @@ func openApp(ctx context.Context, fc FileConfig, log *slog.Logger, stderr io.Wri
 		st.Close()
 		return nil, err
 	}
-	a := &App{Config: fc, Log: log, Store: st, Authz: srv, stderr: stderr}
+	scopes := make([]string, 0, len(acfg.Scopes))
+	for _, sc := range acfg.Scopes {
+		scopes = append(scopes, sc.Name)
+	}
+	rs, err := mcpres.New(mcpres.Config{
+		Issuer:          acfg.Issuer,
+		Resource:        acfg.Resources[0],
+		ResourceName:    fc.MCP.ResourceName,
+		ScopesSupported: scopes,
+		AllowedHosts:    fc.MCP.AllowedHosts,
+		AllowedOrigins:  fc.MCP.AllowedOrigins,
+		RateLimit:       &mcpres.RateLimit{PerMinute: fc.MCP.RateLimitPerMinute, Burst: fc.MCP.RateLimitBurst},
+		SearchLimit:     fc.MCP.SearchLimit,
+		Version:         version,
+		Logger:          log,
+	}, st, inProcessVerifier{srv})
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("mcp: %w", err)
+	}
+	a := &App{Config: fc, Log: log, Store: st, Authz: srv, MCP: rs, stderr: stderr}
 	if err := a.ensureAdmin(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}
-	a.handler = logRequests(log, srv)
+	if err := importEmbeddedDocs(ctx, st); err != nil {
+		st.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", srv)
+	rs.Mount(mux)
+	a.handler = logRequests(log, mux)
 	return a, nil
 }
 
@@ -182,3 +211,25 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 func newID() string { return rand.Text() }
+
+// inProcessVerifier checks access tokens for the bundled MCP resource
+// against the authorization server in the same process, so a revoked token
+// is refused at once.
+type inProcessVerifier struct{ as *authz.Server }
+
+func (v inProcessVerifier) VerifyAccessToken(ctx context.Context, token string) (*mcpres.TokenInfo, error) {
+	at, err := v.as.VerifyAccessToken(ctx, token)
+	if errors.Is(err, authz.ErrInvalidToken) {
+		return nil, fmt.Errorf("%w: %v", mcpres.ErrInvalidToken, err)
+	} else if err != nil {
+		return nil, err
+	}
+	return &mcpres.TokenInfo{
+		Subject:   at.Subject,
+		Username:  at.Username,
+		ClientID:  at.ClientID,
+		Scopes:    at.Scopes,
+		Audience:  at.Audience,
+		ExpiresAt: at.ExpiresAt,
+	}, nil
+}

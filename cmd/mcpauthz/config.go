@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mcpauthz/mcpauthz/authz"
+	"github.com/mcpauthz/mcpauthz/mcpres"
 )
 
 // FileConfig is the configuration as an operator writes it: the YAML file,
@@ -52,6 +53,15 @@ type FileConfig struct {
 		MaxFailures int           `yaml:"max_failures"`
 		Window      time.Duration `yaml:"window"`
 	} `yaml:"login"`
+	MCP struct {
+		Path               string   `yaml:"path"`
+		ResourceName       string   `yaml:"resource_name"`
+		AllowedHosts       []string `yaml:"allowed_hosts"`
+		AllowedOrigins     []string `yaml:"allowed_origins"`
+		RateLimitPerMinute int      `yaml:"rate_limit_per_minute"`
+		RateLimitBurst     int      `yaml:"rate_limit_burst"`
+		SearchLimit        int      `yaml:"search_limit"`
+	} `yaml:"mcp"`
 }
 
 // ScopeConfig is a scope in the file.
@@ -68,7 +78,13 @@ const (
 )
 
 func defaultFileConfig() FileConfig {
-	return FileConfig{Addr: defaultAddr, Issuer: defaultIssuer, DB: defaultDB, LogLevel: "info", LogFormat: "text"}
+	fc := FileConfig{Addr: defaultAddr, Issuer: defaultIssuer, DB: defaultDB, LogLevel: "info", LogFormat: "text"}
+	fc.MCP.Path = "/mcp"
+	fc.MCP.ResourceName = mcpres.DefaultResourceName
+	fc.MCP.RateLimitPerMinute = mcpres.DefaultRateLimitPerMinute
+	fc.MCP.RateLimitBurst = mcpres.DefaultRateLimitBurst
+	fc.MCP.SearchLimit = mcpres.DefaultSearchLimit
+	return fc
 }
 
 // loadConfig reads the file (if any) over the defaults, then the
@@ -155,6 +171,9 @@ func (fc FileConfig) validate() error {
 	var errs []error
 	if fc.Addr == "" {
 		errs = append(errs, errors.New("addr: required (HOST:PORT, e.g. 127.0.0.1:8080)"))
+	}
+	if !strings.HasPrefix(fc.MCP.Path, "/") || fc.MCP.Path == "/" || strings.HasSuffix(fc.MCP.Path, "/") || strings.ContainsAny(fc.MCP.Path, "?#") {
+		errs = append(errs, fmt.Errorf("mcp.path: %q must start with a slash, not end with one, and have no query or fragment (e.g. /mcp)", fc.MCP.Path))
 	}
 	if fc.DB == "" {
 		errs = append(errs, errors.New("db: required (a SQLite file path or a postgres:// URL)"))
@@ -251,9 +270,13 @@ func issuerIsLoopback(issuer string) bool {
 
 // authzConfig resolves the file configuration into the server's.
 func (fc FileConfig) authzConfig(secrets *authz.Secrets) authz.Config {
+	resources := fc.Resources
+	if len(resources) == 0 {
+		resources = []string{fc.Issuer + fc.MCP.Path}
+	}
 	c := authz.Config{
 		Issuer:               fc.Issuer,
-		Resources:            fc.Resources,
+		Resources:            resources,
 		DefaultScopes:        fc.DefaultScopes,
 		AccessTokenLifetime:  fc.Tokens.AccessTokenLifetime,
 		RefreshTokenLifetime: fc.Tokens.RefreshTokenLifetime,

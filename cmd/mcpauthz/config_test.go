@@ -27,6 +27,7 @@ func TestExampleConfigIsTheDefaults(t *testing.T) {
 	want.Login.Window = 15 * time.Minute
 	norm := func(fc FileConfig) FileConfig {
 		fc.Resources, fc.Scopes, fc.DefaultScopes, fc.Registration.AllowedRedirectHosts = nil, nil, nil, nil
+		fc.MCP.AllowedHosts, fc.MCP.AllowedOrigins = nil, nil
 		return fc
 	}
 	if got := norm(fc); !reflect.DeepEqual(got, norm(want)) {

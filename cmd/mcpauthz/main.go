@@ -34,6 +34,7 @@ Usage:
   mcpauthz user   add NAME --password-stdin | list | delete NAME | passwd NAME --password-stdin
   mcpauthz client add --name NAME [--public] [--redirect-uri URI]... [--grant TYPE]... [--scope "a b"] [--introspect]
   mcpauthz client list | delete ID
+  mcpauthz docs   import PATH... (--owner USER [--share USER]... | --public) | list | delete ID
   mcpauthz version
 
 Every command takes --config FILE and --db DSN. Settings also come from
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.user(ctx, args[1:])
 	case "client":
 		err = e.client(ctx, args[1:])
+	case "docs":
+		err = e.docs(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "mcpauthz", version)
 	case "help", "-h", "--help":

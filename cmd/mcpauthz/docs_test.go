@@ -1,0 +1,77 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDocsCommands(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "docs.db")
+	for _, u := range []string{"alice", "bob"} {
+		if code, _, errs := cli(t, db, "password-"+u+"\n", "user", "add", u, "--password-stdin"); code != 0 {
+			t.Fatal(errs)
+		}
+	}
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(filepath.Join(src, "sub"), 0o755)
+	os.MkdirAll(filepath.Join(src, ".hidden"), 0o755)
+	os.WriteFile(filepath.Join(src, "a.md"), []byte("# Alpha\n\nzebra text"), 0o644)
+	os.WriteFile(filepath.Join(src, "sub", "b.html"), []byte("<title>Beta</title><p>body</p>"), 0o644)
+	os.WriteFile(filepath.Join(src, "sub", "c.pdf"), []byte("%PDF"), 0o644)
+	os.WriteFile(filepath.Join(src, ".hidden", "d.md"), []byte("# Hidden"), 0o644)
+
+	code, out, errs := cli(t, db, "", "docs", "import", src, "--owner", "alice", "--share", "bob")
+	var rows []docRow
+	if code != 0 || json.Unmarshal([]byte(out), &rows) != nil || len(rows) != 2 {
+		t.Fatalf("import: %d %q %q", code, out, errs)
+	}
+	titles := rows[0].Title + "," + rows[1].Title
+	if !strings.Contains(titles, "Alpha") || !strings.Contains(titles, "Beta") || rows[0].Visibility != "shared" {
+		t.Errorf("imported %+v", rows)
+	}
+	// Re-importing updates instead of copying.
+	os.WriteFile(filepath.Join(src, "a.md"), []byte("# Alpha Two\n"), 0o644)
+	if code, _, errs := cli(t, db, "", "docs", "import", filepath.Join(src, "a.md"), "--owner", "alice", "--share", "bob"); code != 0 {
+		t.Fatal(errs)
+	}
+	code, out, _ = cli(t, db, "", "docs", "list")
+	var list []docRow
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil {
+		t.Fatalf("list: %d %q", code, out)
+	}
+	own := 0
+	for _, d := range list {
+		if d.Owner == "alice" {
+			own++
+			if d.Title == "Alpha" {
+				t.Error("re-import left the old title")
+			}
+		}
+	}
+	if own != 2 {
+		t.Errorf("alice owns %d documents after a re-import, want 2: %q", own, out)
+	}
+	for _, bad := range [][]string{
+		{"docs", "import", src},
+		{"docs", "import", src, "--owner", "alice", "--public"},
+		{"docs", "import", src, "--public", "--share", "bob"},
+		{"docs", "import", "--public"},
+	} {
+		if code, _, _ := cli(t, db, "", bad...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", bad, code)
+		}
+	}
+	if code, _, errs := cli(t, db, "", "docs", "import", src, "--owner", "nobody"); code != 1 || !strings.Contains(errs, "no user") {
+		t.Errorf("unknown owner: %d %q", code, errs)
+	}
+	if code, _, _ := cli(t, db, "", "docs", "delete", rows[0].ID); code != 0 {
+		t.Error("delete failed")
+	}
+	if code, _, errs := cli(t, db, "", "docs", "delete", rows[0].ID); code != 1 || !strings.Contains(errs, "no document") {
+		t.Errorf("second delete: %d %q", code, errs)
+	}
+}
