@@ -28,6 +28,8 @@ type Config struct {
 	// none (ChatGPT omits scope on reconnect).
 	DefaultScopes []string
 
+	// TokenFormat is TokenFormatJWT (default) or TokenFormatOpaque.
+	TokenFormat          string
 	AccessTokenLifetime  time.Duration
 	RefreshTokenLifetime time.Duration
 	AuthCodeLifetime     time.Duration
@@ -104,6 +106,9 @@ func (c Config) WithDefaults() Config {
 			*d = v
 		}
 	}
+	if c.TokenFormat == "" {
+		c.TokenFormat = TokenFormatJWT
+	}
 	def(&c.AccessTokenLifetime, 15*time.Minute)
 	def(&c.RefreshTokenLifetime, 30*24*time.Hour)
 	def(&c.AuthCodeLifetime, 2*time.Minute)
@@ -169,6 +174,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("registration.mode: %q is not one of open, token, off", c.Registration.Mode))
+	}
+	if c.TokenFormat != TokenFormatJWT && c.TokenFormat != TokenFormatOpaque {
+		errs = append(errs, fmt.Errorf("tokens.format: %q is not one of jwt, opaque", c.TokenFormat))
 	}
 	if c.Secrets == nil {
 		errs = append(errs, errors.New("secrets: not set (derive them from the master key)"))

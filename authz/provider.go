@@ -21,7 +21,7 @@ import (
 // newProvider composes fosite: authorization code with mandatory PKCE S256,
 // refresh with rotation, revocation and introspection, opaque HMAC-SHA512/256
 // codes and tokens, and our own token-endpoint handler for RFC 8707.
-func (s *Server) newProvider() (fosite.OAuth2Provider, error) {
+func (s *Server) newProvider() (*fosite.Fosite, error) {
 	fc := &fosite.Config{
 		AccessTokenLifespan:            s.cfg.AccessTokenLifetime,
 		RefreshTokenLifespan:           s.cfg.RefreshTokenLifetime,
@@ -44,12 +44,13 @@ func (s *Server) newProvider() (fosite.OAuth2Provider, error) {
 	}
 	cfg := fc
 	storage := &fositeStore{st: s.store, grace: s.cfg.RefreshReuseGrace, now: s.now, audience: s.cfg.Resources}
-	strategy := compose.NewOAuth2HMACStrategy(cfg)
+	strategy := &tokenStrategy{HMACSHAStrategy: compose.NewOAuth2HMACStrategy(cfg), jwt: s.jwt}
 	provider := fosite.NewOAuth2Provider(storage, cfg)
 
 	factories := []compose.Factory{
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2TokenIntrospectionFactory,

@@ -79,7 +79,8 @@ func truncate(s string, n int) string {
 type resourceHandler struct{ s *Server }
 
 func (h *resourceHandler) CanHandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) bool {
-	return r.GetGrantTypes().ExactOne("authorization_code") || r.GetGrantTypes().ExactOne("refresh_token")
+	gt := r.GetGrantTypes()
+	return gt.ExactOne("authorization_code") || gt.ExactOne("refresh_token") || gt.ExactOne("client_credentials")
 }
 
 func (h *resourceHandler) CanSkipClientAuth(context.Context, fosite.AccessRequester) bool {
@@ -88,6 +89,9 @@ func (h *resourceHandler) CanSkipClientAuth(context.Context, fosite.AccessReques
 
 func (h *resourceHandler) HandleTokenEndpointRequest(_ context.Context, r fosite.AccessRequester) error {
 	requested := r.GetRequestForm()["resource"]
+	if r.GetGrantTypes().ExactOne("client_credentials") {
+		return h.grantClientCredentials(r, requested)
+	}
 	if len(requested) > 0 {
 		want, err := ResolveResource(requested, h.s.cfg.Resources)
 		if err != nil {
@@ -96,6 +100,32 @@ func (h *resourceHandler) HandleTokenEndpointRequest(_ context.Context, r fosite
 		if !r.GetRequestedAudience().Has(want) {
 			return errInvalidTarget().WithHintf("The grant was issued for another resource than %q.", want)
 		}
+	}
+	return fosite.ErrUnknownRequest
+}
+
+// grantClientCredentials decides what a client_credentials token grants
+// (fosite leaves that to the application): the requested scopes, or the
+// client's registered ones when it asked for none, for the requested
+// resource, or the default one.
+func (h *resourceHandler) grantClientCredentials(r fosite.AccessRequester, requested []string) error {
+	res, err := ResolveResource(requested, h.s.cfg.Resources)
+	if err != nil {
+		return errInvalidTarget().WithHint(err.(*Error).Description)
+	}
+	r.SetRequestedAudience(fosite.Arguments{res})
+	r.GrantAudience(res)
+	scopes := r.GetRequestedScopes()
+	if len(scopes) == 0 {
+		for _, sc := range r.GetClient().GetScopes() {
+			if sc != "offline_access" {
+				scopes = append(scopes, sc)
+			}
+		}
+		r.SetRequestedScopes(scopes)
+	}
+	for _, sc := range scopes {
+		r.GrantScope(sc)
 	}
 	return fosite.ErrUnknownRequest
 }

@@ -15,7 +15,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	form := func(h http.HandlerFunc) http.Handler { return csrf.Handler(h) }
 
 	mux.Handle("/.well-known/oauth-authorization-server", publicCORS(methods(s.serveMetadata, http.MethodGet, http.MethodHead)))
+	mux.Handle("/jwks", publicCORS(methods(s.serveJWKS, http.MethodGet, http.MethodHead)))
 	mux.Handle("/token", publicCORS(methods(s.serveToken, http.MethodPost)))
+	mux.Handle("/introspect", publicCORS(methods(s.serveIntrospect, http.MethodPost)))
 	mux.Handle("/revoke", publicCORS(methods(s.serveRevoke, http.MethodPost)))
 	if s.cfg.Registration.Mode != RegistrationOff {
 		mux.Handle("/register", publicCORS(methods(s.reg.serveRegister, http.MethodPost)))

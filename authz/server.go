@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,11 +23,13 @@ type Server struct {
 	now       func() time.Time
 	hasher    *SecretHasher
 	passwords *PasswordHasher
-	provider  fosite.OAuth2Provider
+	provider  *fosite.Fosite
 	sessions  *sessions.CookieStore
 	pages     *Pages
 	throttle  *Throttle
 	reg       *registrar
+	keys      *Keys
+	jwt       *jwtAccessTokens
 	mux       *http.ServeMux
 }
 
@@ -53,6 +56,16 @@ func New(cfg Config, st store.Store) (*Server, error) {
 		pages:     pages,
 		throttle:  NewThrottle(cfg.Login.MaxFailures, cfg.Login.Window, cfg.Now),
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// A retired key stays published for the longest access token lifetime,
+	// plus a margin for clock skew and caches.
+	if s.keys, err = NewKeys(ctx, st, cfg.Secrets.KeyEncryption, cfg.AccessTokenLifetime+10*time.Minute, cfg.Now); err != nil {
+		return nil, fmt.Errorf("authz: %w", err)
+	}
+	if cfg.TokenFormat == TokenFormatJWT {
+		s.jwt = &jwtAccessTokens{issuer: cfg.Issuer, keys: s.keys, now: cfg.Now, lifetime: cfg.AccessTokenLifetime}
+	}
 	s.sessions = s.newSessionStore()
 	s.reg = newRegistrar(cfg, st, s.hasher)
 	if s.provider, err = s.newProvider(); err != nil {
@@ -65,6 +78,9 @@ func New(cfg Config, st store.Store) (*Server, error) {
 
 // ServeHTTP serves the authorization server's endpoints.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Keys returns the signing keys.
+func (s *Server) Keys() *Keys { return s.keys }
 
 // Config returns the resolved configuration.
 func (s *Server) Config() Config { return s.cfg }

@@ -88,5 +88,5 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 
 // grantTypes are the grant types the token endpoint serves.
 func (s *Server) grantTypes() []string {
-	return []string{"authorization_code", "refresh_token"}
+	return []string{"authorization_code", "refresh_token", "client_credentials"}
 }

@@ -94,3 +94,34 @@ func TestClientCommands(t *testing.T) {
 		t.Errorf("second delete: %d %q", code, errs)
 	}
 }
+
+func TestKeysCommands(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "keys.db")
+	code, out, errs := cli(t, db, "", "keys", "list")
+	var keys []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &keys) != nil || len(keys) != 1 || keys[0]["signing"] != true || keys[0]["alg"] != "ES256" {
+		t.Fatalf("keys list on a new database: %d %q %q", code, out, errs)
+	}
+	first := keys[0]["kid"]
+	code, out, _ = cli(t, db, "", "keys", "rotate")
+	if code != 0 || json.Unmarshal([]byte(out), &keys) != nil || len(keys) != 2 {
+		t.Fatalf("keys rotate: %d %q", code, out)
+	}
+	for _, k := range keys {
+		if k["kid"] == first && (k["signing"] != false || k["published"] != true || k["retired_at"] == nil) {
+			t.Errorf("old key after rotation: %v (want retired, still published)", k)
+		}
+		if k["kid"] != first && k["signing"] != true {
+			t.Errorf("new key is not signing: %v", k)
+		}
+	}
+	if strings.Contains(out, "PRIVATE") || strings.Contains(out, `"d"`) {
+		t.Error("keys list prints private key material")
+	}
+	// A different master key cannot open the stored keys.
+	var stdout, stderr strings.Builder
+	code = run(t.Context(), []string{"keys", "list", "--db", db}, strings.NewReader(""), &stdout, &stderr, envOf(map[string]string{"MCPAUTHZ_MASTER_KEY": "ZGlmZmVyZW50LWRpZmZlcmVudC1kaWZmZXJlbnQtZGlmZmVyZW50"}))
+	if code != 1 || !strings.Contains(stderr.String(), "master key") {
+		t.Errorf("wrong master key: %d %q", code, stderr.String())
+	}
+}

@@ -35,6 +35,7 @@ func (e *env) client(ctx context.Context, args []string) error {
 		public     = fs.Bool("public", false, "a public client (no secret; PKCE only)")
 		introspect = fs.Bool("introspect", false, "allow this confidential client to call the introspection endpoint")
 		scope      = fs.String("scope", "", "space-separated scopes the client may request (default: the default scopes)")
+		authMethod = fs.String("auth-method", "client_secret_basic", "how a confidential client authenticates: client_secret_basic or client_secret_post")
 		redirects  listFlag
 		grants     listFlag
 	)
@@ -49,7 +50,7 @@ func (e *env) client(ctx context.Context, args []string) error {
 		if len(pos) > 0 {
 			return usageError("client add takes flags only, got %q", pos[0])
 		}
-		return e.clientAdd(ctx, &cf, clientSpec{name: *name, public: *public, introspect: *introspect, scope: *scope, redirects: redirects, grants: grants})
+		return e.clientAdd(ctx, &cf, clientSpec{name: *name, public: *public, introspect: *introspect, scope: *scope, authMethod: *authMethod, redirects: redirects, grants: grants})
 	case "list":
 		if len(pos) > 0 {
 			return usageError("client list takes no arguments")
@@ -109,6 +110,7 @@ type clientRow struct {
 
 type clientSpec struct {
 	name, scope       string
+	authMethod        string
 	public            bool
 	introspect        bool
 	redirects, grants []string
@@ -120,6 +122,9 @@ func (e *env) clientAdd(ctx context.Context, cf *commonFlags, sp clientSpec) err
 	}
 	if sp.public && sp.introspect {
 		return usageError("--introspect needs a confidential client (it authenticates with its secret); drop --public")
+	}
+	if sp.authMethod != "client_secret_basic" && sp.authMethod != "client_secret_post" {
+		return usageError("--auth-method %q: one of client_secret_basic, client_secret_post", sp.authMethod)
 	}
 	grants := sp.grants
 	if len(grants) == 0 {
@@ -183,7 +188,7 @@ func (e *env) clientAdd(ctx context.Context, cf *commonFlags, sp clientSpec) err
 		_, _ = rand.Read(b)
 		secret = base64.RawURLEncoding.EncodeToString(b)
 		c.SecretHash = authz.NewSecretHasher(secrets.ClientSecret).Sum([]byte(secret))
-		c.TokenEndpointAuthMethod = "client_secret_basic"
+		c.TokenEndpointAuthMethod = sp.authMethod
 	}
 	_, st, err := e.openStore(ctx, cf)
 	if err != nil {

@@ -38,6 +38,7 @@ type FileConfig struct {
 	Scopes        []ScopeConfig `yaml:"scopes"`
 	DefaultScopes []string      `yaml:"default_scopes"`
 	Tokens        struct {
+		Format               string        `yaml:"format"`
 		AccessTokenLifetime  time.Duration `yaml:"access_token_lifetime"`
 		RefreshTokenLifetime time.Duration `yaml:"refresh_token_lifetime"`
 		AuthCodeLifetime     time.Duration `yaml:"auth_code_lifetime"`
@@ -80,6 +81,7 @@ const (
 func defaultFileConfig() FileConfig {
 	fc := FileConfig{Addr: defaultAddr, Issuer: defaultIssuer, DB: defaultDB, LogLevel: "info", LogFormat: "text"}
 	fc.MCP.Path = "/mcp"
+	fc.Tokens.Format = authz.TokenFormatJWT
 	fc.MCP.ResourceName = mcpres.DefaultResourceName
 	fc.MCP.RateLimitPerMinute = mcpres.DefaultRateLimitPerMinute
 	fc.MCP.RateLimitBurst = mcpres.DefaultRateLimitBurst
@@ -278,6 +280,7 @@ func (fc FileConfig) authzConfig(secrets *authz.Secrets) authz.Config {
 		Issuer:               fc.Issuer,
 		Resources:            resources,
 		DefaultScopes:        fc.DefaultScopes,
+		TokenFormat:          fc.Tokens.Format,
 		AccessTokenLifetime:  fc.Tokens.AccessTokenLifetime,
 		RefreshTokenLifetime: fc.Tokens.RefreshTokenLifetime,
 		AuthCodeLifetime:     fc.Tokens.AuthCodeLifetime,

@@ -32,9 +32,10 @@ const usage = `mcpauthz: an OAuth 2.1 authorization server for MCP clients
 Usage:
   mcpauthz serve  [--config FILE] [--addr HOST:PORT] [--issuer URL] [--db DSN]
   mcpauthz user   add NAME --password-stdin | list | delete NAME | passwd NAME --password-stdin
-  mcpauthz client add --name NAME [--public] [--redirect-uri URI]... [--grant TYPE]... [--scope "a b"] [--introspect]
+  mcpauthz client add --name NAME [--public] [--redirect-uri URI]... [--grant TYPE]... [--scope "a b"] [--introspect] [--auth-method M]
   mcpauthz client list | delete ID
   mcpauthz docs   import PATH... (--owner USER [--share USER]... | --public) | list | delete ID
+  mcpauthz keys   list | rotate
   mcpauthz version
 
 Every command takes --config FILE and --db DSN. Settings also come from
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = e.client(ctx, args[1:])
 	case "docs":
 		err = e.docs(ctx, args[1:])
+	case "keys":
+		err = e.keys(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(stdout, "mcpauthz", version)
 	case "help", "-h", "--help":
