@@ -24,6 +24,7 @@ type authzRequest struct {
 	Scopes      []string // requested, or the client's or the server's defaults
 	Resource    string   // canonical RFC 8707 resource
 	Prompt      []string
+	DPoPJKT     string     // dpop_jkt (RFC 9449 §10): the code is bound to this key
 	Query       url.Values // the request, normalised
 }
 
@@ -91,6 +92,12 @@ func (s *Server) checkAuthorize(ctx context.Context, q url.Values) (*authzReques
 	}
 	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
 		return fail(http.StatusBadRequest, codeInvalidRequest, "Only response_mode=query is supported.")
+	}
+	if jkt := q.Get("dpop_jkt"); q.Has("dpop_jkt") {
+		if len(q["dpop_jkt"]) > 1 || !jktRE.MatchString(jkt) {
+			return fail(http.StatusBadRequest, codeInvalidRequest, "dpop_jkt must be one base64url SHA-256 JWK thumbprint (RFC 9449 §10).")
+		}
+		ar.DPoPJKT = jkt
 	}
 	if q.Has("request") || q.Has("request_uri") {
 		return fail(http.StatusBadRequest, "request_not_supported", "Request objects are not supported.")
@@ -209,7 +216,11 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authzRequ
 		far.GrantScope(sc)
 	}
 	far.GrantAudience(ar.Resource)
-	resp, err := s.provider.NewAuthorizeResponse(ctx, far, s.newSession(user.ID, user.Name))
+	sess := s.newSession(user.ID, user.Name)
+	if ar.DPoPJKT != "" {
+		setSessionJKT(sess, ar.DPoPJKT)
+	}
+	resp, err := s.provider.NewAuthorizeResponse(ctx, far, sess)
 	if err != nil {
 		s.authorizeFailed(w, r, ar, fositeAuthorizeErr(err))
 		return

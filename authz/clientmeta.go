@@ -78,6 +78,9 @@ type ClientMetadata struct {
 	// ApplicationType is web or native (OpenID Connect Dynamic Client
 	// Registration §2, which MCP 2026-07-28 asks clients to send); OPTIONAL.
 	ApplicationType string `json:"application_type,omitempty"`
+	// DPoPBoundAccessTokens makes DPoP mandatory for this client: every
+	// token request must carry a proof (RFC 9449 §5.2); OPTIONAL.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // MetadataPolicy is the part of the server's configuration that decides
@@ -181,6 +184,7 @@ func clientMetadataFromFields(fields map[string]json.RawMessage, p MetadataPolic
 		SoftwareID:              f.str("software_id"),
 		SoftwareVersion:         f.str("software_version"),
 		ApplicationType:         f.str("application_type"),
+		DPoPBoundAccessTokens:   f.boolean("dpop_bound_access_tokens"),
 	}
 	if f.err != nil {
 		return nil, f.err
@@ -423,6 +427,7 @@ func (m *ClientMetadata) ApplyTo(c *store.Client) {
 		SoftwareID:      m.SoftwareID,
 		SoftwareVersion: m.SoftwareVersion,
 		ApplicationType: m.ApplicationType,
+		DPoPBound:       m.DPoPBoundAccessTokens,
 	}) // cannot fail: strings and string slices only
 }
 
@@ -455,6 +460,7 @@ func ClientMetadataOf(c *store.Client) (*ClientMetadata, error) {
 	m.SoftwareID = d.SoftwareID
 	m.SoftwareVersion = d.SoftwareVersion
 	m.ApplicationType = d.ApplicationType
+	m.DPoPBoundAccessTokens = d.DPoPBound
 	return m, nil
 }
 
@@ -469,6 +475,18 @@ type descriptiveMetadata struct {
 	SoftwareID      string   `json:"software_id,omitempty"`
 	SoftwareVersion string   `json:"software_version,omitempty"`
 	ApplicationType string   `json:"application_type,omitempty"`
+	DPoPBound       bool     `json:"dpop_bound_access_tokens,omitempty"`
+}
+
+// clientRequiresDPoP reports whether c registered dpop_bound_access_tokens.
+func clientRequiresDPoP(c *store.Client) bool {
+	if len(c.Metadata) == 0 {
+		return false
+	}
+	var d struct {
+		DPoPBound bool `json:"dpop_bound_access_tokens"`
+	}
+	return json.Unmarshal(c.Metadata, &d) == nil && d.DPoPBound
 }
 
 // fieldReader decodes members of a JSON object by exact name, remembering
@@ -493,6 +511,20 @@ func (f *fieldReader) str(name string) string {
 		return ""
 	}
 	return *s
+}
+
+// boolean returns the boolean member name, or false if absent or null.
+func (f *fieldReader) boolean(name string) bool {
+	raw, ok := f.fields[name]
+	if !ok || f.err != nil {
+		return false
+	}
+	var b *bool
+	if err := json.Unmarshal(raw, &b); err != nil {
+		f.err = metadataError("%s must be true or false", name)
+		return false
+	}
+	return b != nil && *b
 }
 
 // strList returns the array-of-strings member name, or nil if absent or

@@ -42,6 +42,7 @@ type Config struct {
 
 	Registration RegistrationPolicy
 	Login        LoginPolicy
+	DPoP         DPoPPolicy
 	// Argon2 are the password hashing costs; zero means DefaultArgon2Params.
 	Argon2 Argon2Params
 

@@ -25,6 +25,7 @@ type Metadata struct {
 	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	ServiceDocumentation                       string   `json:"service_documentation,omitempty"`
+	DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // Metadata returns the server's RFC 8414 metadata. The issuer is the
@@ -38,12 +39,16 @@ func (s *Server) Metadata() Metadata {
 		RevocationEndpoint:                         iss + "/revoke",
 		ResponseTypesSupported:                     []string{"code"},
 		ResponseModesSupported:                     []string{"query"},
-		GrantTypesSupported:                        []string{"authorization_code", "refresh_token"},
+		GrantTypesSupported:                        s.grantTypes(),
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		TokenEndpointAuthMethodsSupported:          []string{"none", "client_secret_basic", "client_secret_post"},
 		RevocationEndpointAuthMethodsSupported:     []string{"none", "client_secret_basic", "client_secret_post"},
 		AuthorizationResponseIssParameterSupported: true,
 		ServiceDocumentation:                       iss + "/",
+		JWKSURI:                                    iss + "/jwks",
+		IntrospectionEndpoint:                      iss + "/introspect",
+		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic", "client_secret_post"},
+		DPoPSigningAlgValuesSupported:              s.dpop.Algorithms(),
 	}
 	if s.cfg.Registration.Mode != RegistrationOff {
 		m.RegistrationEndpoint = iss + "/register"

@@ -296,9 +296,14 @@ func (f *fositeStore) GetPKCERequestSession(ctx context.Context, sig string, ses
 	return req, nil
 }
 
-// DeletePKCERequestSession implements pkce.PKCERequestStorage.
+// DeletePKCERequestSession implements pkce.PKCERequestStorage. It is
+// idempotent: of two concurrent redemptions of one code, the loser finds the
+// PKCE session gone and must fail on the code (invalid_grant), not here.
 func (f *fositeStore) DeletePKCERequestSession(ctx context.Context, sig string) error {
-	return notFoundAsFosite(f.st.DeleteRequest(ctx, store.KindPKCE, sig))
+	if err := f.st.DeleteRequest(ctx, store.KindPKCE, sig); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // BeginTX, Commit and Rollback implement fosite's storage.Transactional, so

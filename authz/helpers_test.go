@@ -6,11 +6,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -82,6 +84,9 @@ func newTestEnv(t *testing.T, opts ...func(*Config)) *testEnv {
 	}
 	clk := &clock{}
 	cfg := Config{Issuer: issuer, Secrets: secrets, Now: clk.Now, Argon2: testArgon2}
+	if os.Getenv("MCPAUTHZ_TEST_LOG") != "" {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	for _, o := range opts {
 		o(&cfg)
 	}

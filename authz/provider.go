@@ -55,6 +55,7 @@ func (s *Server) newProvider() (*fosite.Fosite, error) {
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		func(fosite.Configurator, any, any) any { return &resourceHandler{s: s} },
+		func(fosite.Configurator, any, any) any { return &dpopHandler{s: s} },
 	}
 	for i, factory := range factories {
 		res := factory(cfg, storage, strategy)

@@ -10,6 +10,7 @@ import (
 	"github.com/gorilla/sessions"
 	"github.com/ory/fosite"
 
+	"github.com/mcpauthz/mcpauthz/authz/dpop"
 	"github.com/mcpauthz/mcpauthz/store"
 )
 
@@ -30,6 +31,7 @@ type Server struct {
 	reg       *registrar
 	keys      *Keys
 	jwt       *jwtAccessTokens
+	dpop      *dpop.Verifier
 	mux       *http.ServeMux
 }
 
@@ -65,6 +67,9 @@ func New(cfg Config, st store.Store) (*Server, error) {
 	}
 	if cfg.TokenFormat == TokenFormatJWT {
 		s.jwt = &jwtAccessTokens{issuer: cfg.Issuer, keys: s.keys, now: cfg.Now, lifetime: cfg.AccessTokenLifetime}
+	}
+	if s.dpop, err = s.newDPoPVerifier(); err != nil {
+		return nil, fmt.Errorf("authz: dpop: %w", err)
 	}
 	s.sessions = s.newSessionStore()
 	s.reg = newRegistrar(cfg, st, s.hasher)

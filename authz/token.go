@@ -1,11 +1,14 @@
 package authz
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
 
 	"github.com/ory/fosite"
+
+	"github.com/mcpauthz/mcpauthz/authz/dpop"
 )
 
 // maxTokenBody caps token, revocation and introspection request bodies.
@@ -30,6 +33,15 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		s.writeTokenError(w, r, nil, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", truncate(gt, 50)))
 		return
 	}
+	if s.cfg.DPoP.RequireNonce {
+		w.Header().Set(dpop.NonceHeaderName, s.dpop.Nonce())
+	}
+	proof, err := s.checkTokenProof(r)
+	if err != nil {
+		s.writeDPoPError(w, r, err)
+		return
+	}
+	ctx = context.WithValue(ctx, proofKey{}, proof)
 	ar, err := s.provider.NewAccessRequest(ctx, r, s.newSession("", ""))
 	if err != nil {
 		s.writeTokenError(w, r, ar, err)

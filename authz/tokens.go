@@ -110,6 +110,13 @@ func setSessionJKT(s fosite.Session, jkt string) {
 	js.JWTClaims.Extra["cnf"] = map[string]any{"jkt": jkt}
 }
 
+// clearSessionJKT removes a DPoP binding from a session.
+func clearSessionJKT(s fosite.Session) {
+	if js, ok := s.(*oauth2.JWTSession); ok && js.JWTClaims != nil && js.JWTClaims.Extra != nil {
+		delete(js.JWTClaims.Extra, "cnf")
+	}
+}
+
 func (j *jwtAccessTokens) generate(ctx context.Context, r fosite.Requester) (string, string, error) {
 	key, err := j.keys.Signer(ctx)
 	if err != nil {

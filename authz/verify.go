@@ -23,6 +23,8 @@ type AccessToken struct {
 	Audience  []string
 	ExpiresAt time.Time
 	IssuedAt  time.Time
+	// JKT is the thumbprint of the DPoP key the token is bound to, or "".
+	JKT string
 }
 
 // VerifyAccessToken checks an access token issued by this server and
@@ -53,6 +55,7 @@ func (s *Server) VerifyAccessToken(ctx context.Context, token string) (*AccessTo
 		Audience:  ar.GetGrantedAudience(),
 		ExpiresAt: sess.GetExpiresAt(fosite.AccessToken),
 		IssuedAt:  ar.GetRequestedAt(),
+		JKT:       sessionJKT(sess),
 	}
 	return at, nil
 }

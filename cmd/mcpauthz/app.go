@@ -231,5 +231,6 @@ func (v inProcessVerifier) VerifyAccessToken(ctx context.Context, token string) 
 		Scopes:    at.Scopes,
 		Audience:  at.Audience,
 		ExpiresAt: at.ExpiresAt,
+		JKT:       at.JKT,
 	}, nil
 }

@@ -54,6 +54,10 @@ type FileConfig struct {
 		MaxFailures int           `yaml:"max_failures"`
 		Window      time.Duration `yaml:"window"`
 	} `yaml:"login"`
+	DPoP struct {
+		Require      bool `yaml:"require"`
+		RequireNonce bool `yaml:"require_nonce"`
+	} `yaml:"dpop"`
 	MCP struct {
 		Path               string   `yaml:"path"`
 		ResourceName       string   `yaml:"resource_name"`
@@ -292,6 +296,7 @@ func (fc FileConfig) authzConfig(secrets *authz.Secrets) authz.Config {
 			AllowedRedirectHosts: fc.Registration.AllowedRedirectHosts,
 		},
 		Login:   authz.LoginPolicy{MaxFailures: fc.Login.MaxFailures, Window: fc.Login.Window},
+		DPoP:    authz.DPoPPolicy{Require: fc.DPoP.Require, RequireNonce: fc.DPoP.RequireNonce},
 		Secrets: secrets,
 	}
 	for _, s := range fc.Scopes {
