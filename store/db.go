@@ -103,6 +103,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		Logger:                                   gormLogger{log: log},
 		TranslateError:                           true,
 		SkipDefaultTransaction:                   true,
+		PrepareStmt:                              true,
 		DisableAutomaticPing:                     true,
 		DisableForeignKeyConstraintWhenMigrating: true,
 		NowFunc:                                  db.now,

@@ -1,0 +1,140 @@
+package authz
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mcpauthz/mcpauthz/store"
+)
+
+// Benchmarks of the token endpoint and introspection, served in-process
+// (ServeHTTP, no sockets) on a real SQLite file, next to the bare cost of
+// the signatures each needs, measured in the same run:
+//   - client_credentials without DPoP: one ES256 sign (the JWT);
+//   - with DPoP: one ES256 verify (the proof) and one sign;
+//   - introspection: one ES256 verify (the JWT).
+// BENCHMARKS.md reports the figures and the ratios.
+
+func benchServer(b *testing.B) (*Server, string, string) {
+	b.Helper()
+	st, err := store.Open(b.Context(), store.Config{DSN: filepath.Join(b.TempDir(), "bench.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	master := make([]byte, 32)
+	rand.Read(master)
+	secrets, _ := DeriveSecrets(master)
+	s, err := New(Config{Issuer: "http://127.0.0.1:8080", Secrets: secrets, Argon2: testArgon2}, st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	id, secret := randomToken(12), randomToken(32)
+	if err := st.CreateClient(b.Context(), &store.Client{ID: id, Name: "svc", SecretHash: s.hasher.Sum([]byte(secret)), GrantTypes: []string{"client_credentials"}, Scopes: []string{"docs:read"}, TokenEndpointAuthMethod: "client_secret_basic", Introspect: true}); err != nil {
+		b.Fatal(err)
+	}
+	return s, id, secret
+}
+
+func serveForm(s *Server, path, body, user, pass, proof string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1:8080"+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(user, pass)
+	if proof != "" {
+		req.Header.Set("DPoP", proof)
+	}
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, req)
+	return w
+}
+
+func BenchmarkTokenClientCredentials(b *testing.B) {
+	s, id, secret := benchServer(b)
+	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
+	b.ResetTimer()
+	for b.Loop() {
+		if w := serveForm(s, "/token", body, id, secret, ""); w.Code != http.StatusOK {
+			b.Fatal(w.Body.String())
+		}
+	}
+}
+
+func BenchmarkTokenClientCredentialsDPoP(b *testing.B) {
+	s, id, secret := benchServer(b)
+	body := url.Values{"grant_type": {"client_credentials"}}.Encode()
+	key := newDPoPKeyB(b)
+	// Proofs are made by the client; make them outside the timed loop.
+	proofs := make([]string, 0, 4096)
+	t := &testing.T{}
+	for range cap(proofs) {
+		proofs = append(proofs, key.proof(t, "POST", "http://127.0.0.1:8080/token", s.now(), nil))
+	}
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if i == len(proofs) {
+			b.StopTimer()
+			for j := range proofs {
+				proofs[j] = key.proof(t, "POST", "http://127.0.0.1:8080/token", s.now(), nil)
+			}
+			i = 0
+			b.StartTimer()
+		}
+		if w := serveForm(s, "/token", body, id, secret, proofs[i]); w.Code != http.StatusOK {
+			b.Fatal(w.Body.String())
+		}
+		i++
+	}
+}
+
+func BenchmarkIntrospection(b *testing.B) {
+	s, id, secret := benchServer(b)
+	w := serveForm(s, "/token", url.Values{"grant_type": {"client_credentials"}}.Encode(), id, secret, "")
+	tok := w.Body.String()
+	tok = tok[strings.Index(tok, `"access_token":"`)+16:]
+	tok = tok[:strings.IndexByte(tok, '"')]
+	body := url.Values{"token": {tok}}.Encode()
+	b.ResetTimer()
+	for b.Loop() {
+		w := serveForm(s, "/introspect", body, id, secret, "")
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"active":true`) {
+			b.Fatal(w.Body.String())
+		}
+	}
+}
+
+// BenchmarkES256Sign is the bare cost of one ES256 signature.
+func BenchmarkES256Sign(b *testing.B) {
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	digest := sha256.Sum256([]byte("header.payload of about two hundred bytes, like an access token"))
+	for b.Loop() {
+		if _, err := ecdsa.SignASN1(rand.Reader, priv, digest[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkES256Verify is the bare cost of one ES256 verification.
+func BenchmarkES256Verify(b *testing.B) {
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	digest := sha256.Sum256([]byte("header.payload of about two hundred bytes, like an access token"))
+	sig, _ := ecdsa.SignASN1(rand.Reader, priv, digest[:])
+	for b.Loop() {
+		if !ecdsa.VerifyASN1(&priv.PublicKey, digest[:], sig) {
+			b.Fatal("verify")
+		}
+	}
+}
+
+func newDPoPKeyB(b *testing.B) *dpopKey {
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return &dpopKey{priv: priv}
+}
