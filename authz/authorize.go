@@ -117,7 +117,9 @@ func (s *Server) checkAuthorize(ctx context.Context, q url.Values) (*authzReques
 		return fail(http.StatusBadRequest, e.Code, "%s", e.Description)
 	}
 	ar.Resource = resource
-	ar.Query.Del("resource")
+	// Keep the canonical resource in the normalised query: the consent
+	// step checks the request again from it.
+	ar.Query.Set("resource", resource)
 	ar.Query.Set("audience", resource)
 
 	scopes := strings.Fields(q.Get("scope"))

@@ -585,3 +585,19 @@ func TestStateIsOptionalWithPKCE(t *testing.T) {
 		}
 	}
 }
+
+func TestNonDefaultResourceSurvivesConsent(t *testing.T) {
+	other := "https://mcp.example.com/mcp"
+	e := newTestEnv(t, func(c *Config) { c.Resources = []string{c.Issuer + "/mcp", other} })
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	verifier, challenge := pkce()
+	loc := e.authorize(e.newBrowser(), e.authorizeURL(c, challenge, url.Values{"resource": {other}}))
+	tr := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "code_verifier": {verifier}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}, "resource": {other}}, "", "")
+	if tr.Status != http.StatusOK {
+		t.Fatalf("token for the second resource: %d %v", tr.Status, tr.Body)
+	}
+	claims, _ := verifyWithJWKS(t, e, tr.Access)
+	if claims["aud"] != other {
+		t.Errorf("aud = %v, want %s", claims["aud"], other)
+	}
+}

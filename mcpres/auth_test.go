@@ -262,7 +262,7 @@ func TestExtractCredentials(t *testing.T) {
 		for _, h := range tc.header {
 			r.Header.Add("Authorization", h)
 		}
-		c, aerr := extractCredentials(r)
+		c, aerr := extractCredentials(r, false)
 		switch {
 		case tc.wantCode != "":
 			if aerr == nil || aerr.code != tc.wantCode {

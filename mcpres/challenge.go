@@ -7,7 +7,8 @@ import (
 	"strings"
 )
 
-// RFC 6750 §3.1 error codes.
+// RFC 6750 §3.1 error codes; RFC 9449 §7.1 adds invalid_dpop_proof and
+// use_dpop_nonce (dpop.CodeInvalidProof, dpop.CodeUseNonce).
 const (
 	errInvalidRequest    = "invalid_request"
 	errInvalidToken      = "invalid_token"
@@ -17,10 +18,9 @@ const (
 // authParam is one auth-param of a challenge (RFC 9110 §11.2).
 type authParam struct{ name, value string }
 
-// challenge is one WWW-Authenticate challenge (RFC 9110 §11.6.1). The
-// Bearer scheme is RFC 6750 §3 with RFC 9728 §5.1's resource_metadata; a
-// DPoP challenge (RFC 9449 §7.1, `DPoP algs="ES256", error=...`) is
-// another value of this type, which is all adding DPoP takes here.
+// challenge is one WWW-Authenticate challenge (RFC 9110 §11.6.1): the
+// Bearer scheme of RFC 6750 §3 or the DPoP scheme of RFC 9449 §7.1, each
+// with RFC 9728 §5.1's resource_metadata.
 type challenge struct {
 	scheme string
 	params []authParam
@@ -47,12 +47,16 @@ func (c challenge) String() string {
 // authError is a request refused by the authentication layer.
 type authError struct {
 	status int    // 400, 401 or 403
-	code   string // RFC 6750 §3.1 error code; empty when no credentials came (§3.1 last paragraph)
+	code   string // RFC 6750 §3.1 / RFC 9449 §7.1 error code; empty when no credentials came (§3.1 last paragraph)
 	desc   string // error_description, for the developer
 	// scopes go into the scope parameter: for 401 the scopes a new token
 	// should have, for 403 those the operation needs (MCP 2025-11-25,
 	// "Runtime Insufficient Scope Errors").
 	scopes []string
+	// dpop marks a refusal of a request made with the DPoP scheme: the
+	// error goes into the DPoP challenge and no Bearer challenge is sent
+	// (RFC 9449 §7.1).
+	dpop bool
 }
 
 // bearerChallenge is the Bearer challenge for e: resource_metadata always,
@@ -60,10 +64,23 @@ type authError struct {
 // scope, error and error_description.
 func (s *Server) bearerChallenge(e *authError) challenge {
 	c := challenge{scheme: "Bearer", params: []authParam{{"resource_metadata", s.prmURL}}}
+	return withError(c, e, true)
+}
+
+// dpopChallenge is the DPoP challenge (RFC 9449 §7.1): algs, the accepted
+// proof algorithms, then resource_metadata (RFC 9728 §5.1, so that a
+// DPoP-only client finds the authorization server too), scope, and,
+// when withErr, error and error_description.
+func (s *Server) dpopChallenge(e *authError, withErr bool) challenge {
+	c := challenge{scheme: "DPoP", params: []authParam{{"algs", s.dpopAlgs}, {"resource_metadata", s.prmURL}}}
+	return withError(c, e, withErr)
+}
+
+func withError(c challenge, e *authError, withErr bool) challenge {
 	if len(e.scopes) > 0 {
 		c.params = append(c.params, authParam{"scope", strings.Join(e.scopes, " ")})
 	}
-	if e.code != "" {
+	if withErr && e.code != "" {
 		c.params = append(c.params, authParam{"error", e.code})
 		if e.desc != "" {
 			c.params = append(c.params, authParam{"error_description", e.desc})
@@ -76,9 +93,36 @@ func (s *Server) bearerChallenge(e *authError) challenge {
 // WWW-Authenticate (one header line each), no caching, and a small JSON
 // body repeating the error. CORS headers were already set by the caller,
 // so a browser client can read WWW-Authenticate.
+//
+// Which challenges:
+//
+//   - DPoP not configured: one Bearer challenge, as RFC 6750 §3 says.
+//   - DPoP configured, a request without credentials or with the Bearer
+//     scheme: the Bearer challenge first (with the error, if any), then a
+//     DPoP challenge without error that advertises algs (RFC 9449 §7.2).
+//     The Bearer one comes first because MCP clients that know only
+//     Bearer (the TypeScript SDK) read the first challenge for
+//     resource_metadata.
+//   - a request with the DPoP scheme: only the DPoP challenge, with the
+//     error (RFC 9449 §7.1).
+//   - RequireDPoP: only the DPoP challenge, with the error, whatever the
+//     request sent: a bearer token is not acceptable here.
+//
+// When the DPoP verifier has a nonce source, every refusal also carries
+// a fresh DPoP-Nonce (RFC 9449 §9), so a client can put it in its next
+// proof without a use_dpop_nonce round trip.
 func (s *Server) writeAuthError(w http.ResponseWriter, e *authError) {
 	h := w.Header()
-	h.Add("WWW-Authenticate", s.bearerChallenge(e).String())
+	switch {
+	case s.dpop == nil:
+		h.Add("WWW-Authenticate", s.bearerChallenge(e).String())
+	case e.dpop || s.cfg.RequireDPoP:
+		h.Add("WWW-Authenticate", s.dpopChallenge(e, true).String())
+	default:
+		h.Add("WWW-Authenticate", s.bearerChallenge(e).String())
+		h.Add("WWW-Authenticate", s.dpopChallenge(e, false).String())
+	}
+	s.setDPoPNonce(h)
 	code := e.code
 	if code == "" {
 		code = "unauthorized"

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/mcpauthz/mcpauthz/authz/dpop"
 )
 
 // Defaults of Config.
@@ -43,6 +45,14 @@ type Config struct {
 	// have a path other than "/" and no trailing slash, query or fragment.
 	// Default: Issuer + "/mcp".
 	Resource string
+
+	// DocumentBaseURL is where document pages live: the url of a search
+	// or fetch result is {DocumentBaseURL}/docs/{id}. Same shape as
+	// Issuer. Default: Issuer, whose /docs/{id} page shows the document
+	// to its signed-in viewer. A resource server on its own with a
+	// database apart from the authorization server's sets it to a server
+	// that serves its documents.
+	DocumentBaseURL string
 
 	// ResourceName is the human-readable resource_name of the protected
 	// resource metadata (RFC 9728 §2). Default DefaultResourceName.
@@ -92,6 +102,24 @@ type Config struct {
 	// "dev".
 	Version string
 
+	// DPoP, when set, accepts DPoP-bound access tokens (RFC 9449 §7):
+	// "Authorization: DPoP <token>" with a DPoP proof header whose key is
+	// the one the token's cnf.jkt names. Build it with dpop.New with its
+	// own ReplayKeyPrefix (e.g. "dpop:rs:") so that its jti space is apart
+	// from the authorization server's; its NonceSource, if any, issues the
+	// DPoP-Nonce values of this resource (RFC 9449 §9) and its
+	// RequireNonce makes them mandatory. Its Algorithms are advertised as
+	// dpop_signing_alg_values_supported and in the algs of every DPoP
+	// challenge. Nil: the DPoP scheme is not supported, a DPoP-bound token
+	// is refused, and "Authorization: DPoP ..." counts as no credentials.
+	DPoP *dpop.Verifier
+
+	// RequireDPoP refuses bearer tokens: only DPoP-bound tokens presented
+	// with the DPoP scheme are accepted, every challenge is a DPoP
+	// challenge, and the metadata says dpop_bound_access_tokens_required.
+	// It needs DPoP.
+	RequireDPoP bool
+
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives structured logs; nil discards them.
@@ -116,6 +144,9 @@ type RateLimit struct {
 func (c Config) withDefaults() Config {
 	if c.Resource == "" && c.Issuer != "" {
 		c.Resource = c.Issuer + "/mcp"
+	}
+	if c.DocumentBaseURL == "" {
+		c.DocumentBaseURL = c.Issuer
 	}
 	if c.ResourceName == "" {
 		c.ResourceName = DefaultResourceName
@@ -165,6 +196,11 @@ func (c Config) validate(tools []toolSpec) error {
 	} else if strings.ContainsAny(u.Path, "{}% \t") || u.RawPath != "" {
 		errs = append(errs, fmt.Errorf("mcpres: resource: the path of %q must be plain (no escapes, braces or spaces)", c.Resource))
 	}
+	if c.DocumentBaseURL != c.Issuer {
+		if err := checkBaseURL(c.DocumentBaseURL); err != nil {
+			errs = append(errs, fmt.Errorf("mcpres: document_base_url: %w", err))
+		}
+	}
 	known := map[string]bool{}
 	for _, s := range c.ScopesSupported {
 		if !validScopeToken(s) {
@@ -198,6 +234,9 @@ func (c Config) validate(tools []toolSpec) error {
 	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("mcpres: max_body_bytes must not be negative"))
+	}
+	if c.RequireDPoP && c.DPoP == nil {
+		errs = append(errs, errors.New("mcpres: require_dpop needs a DPoP verifier (Config.DPoP)"))
 	}
 	if c.SearchLimit < 0 || c.SearchLimit > MaxSearchLimit {
 		errs = append(errs, fmt.Errorf("mcpres: search_limit: %d is not between 1 and %d", c.SearchLimit, MaxSearchLimit))

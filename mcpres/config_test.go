@@ -33,6 +33,9 @@ func TestNewValidates(t *testing.T) {
 		{"negative rate", Config{Issuer: "https://a.example.com", RateLimit: &RateLimit{PerMinute: -1}}, "rate_limit"},
 		{"search limit", Config{Issuer: "https://a.example.com", SearchLimit: 1000}, "search_limit"},
 		{"body limit", Config{Issuer: "https://a.example.com", MaxBodyBytes: -1}, "max_body_bytes"},
+		{"document base", Config{Issuer: "https://a.example.com", DocumentBaseURL: "https://docs.example.com"}, ""},
+		{"bad document base", Config{Issuer: "https://a.example.com", DocumentBaseURL: "http://docs.example.com"}, "document_base_url"},
+		{"require DPoP without DPoP", Config{Issuer: "https://a.example.com", RequireDPoP: true}, "require_dpop needs"},
 	}
 	for _, tc := range tests {
 		s, err := New(tc.cfg, st, v)

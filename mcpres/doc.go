@@ -27,8 +27,9 @@
 //     resource_metadata="…", scope="docs:read" (RFC 6750 §3, RFC 9728
 //     §5.1);
 //   - a bad, expired or revoked token, one issued for another resource
-//     (audience, RFC 8707), one without a user, or a DPoP-bound one: 401
-//     with error="invalid_token" and error_description;
+//     (audience, RFC 8707), one without a user (client_credentials), or a
+//     DPoP-bound one presented as a bearer token: 401 with
+//     error="invalid_token" and error_description;
 //   - a token in the query string (?access_token=, RFC 6750 §2.3): 400
 //     with error="invalid_request"; tokens are accepted only in the
 //     Authorization header (bearer_methods_supported ["header"]);
@@ -36,19 +37,116 @@
 //   - a tools/call of a tool whose scope the token lacks: 403 with
 //     error="insufficient_scope" and the needed scope (step-up, MCP
 //     2025-11-25 "Runtime Insufficient Scope Errors");
-//   - a verifier that cannot decide (database down): 503, logged at Error.
+//   - a verifier (or DPoP replay store) that cannot decide (database
+//     down, authorization server unreachable, introspection credentials
+//     refused): 503, logged at Error.
 //
-// The token is checked by a TokenVerifier (today the authorization server
-// in the same process; later introspection or JWT validation) and is
-// never passed on to anything. The middleware is built so that DPoP (RFC
-// 9449) is a local change: credentials carry a scheme, TokenInfo carries
-// the key thumbprint (JKT), and a challenge has a scheme.
-//
-// The caller reaches tool handlers through the request context
+// The token is checked by a TokenVerifier (the authorization server in
+// the same process, or RemoteVerifier) and is never passed on to
+// anything. The caller reaches tool handlers through the request context
 // (TokenInfoFromContext): the go-sdk stateless handler connects each
 // request's session with the HTTP request's context. The go-sdk's own
 // auth.RequireBearerToken is not used because it accepts only the Bearer
 // scheme and only its own challenge format.
+//
+// # DPoP (RFC 9449)
+//
+// With Config.DPoP set (a *dpop.Verifier with its own replay key prefix,
+// e.g. "dpop:rs:"), the endpoint also accepts "Authorization: DPoP
+// <token>" with one DPoP header (RFC 9449 §7.1). The proof must be signed
+// by the key whose thumbprint is the token's cnf.jkt, name this request's
+// method (htm) and URL (htu: the origin of Config.Resource plus the
+// request path, never the Host header or r.TLS, so it works behind a
+// TLS-terminating proxy; the query is ignored), carry ath, the hash of
+// this token, be fresh (iat), and use a jti never seen before (recorded
+// in the replay store, after every other check passed). The protected
+// resource metadata lists dpop_signing_alg_values_supported.
+//
+// Refusals under the DPoP scheme carry one DPoP challenge, with the
+// accepted algs, resource_metadata and scope, then the error, e.g.
+// `DPoP algs="ES256 EdDSA PS256 RS256", resource_metadata="…",
+// scope="docs:read", error="invalid_dpop_proof", error_description="…"`:
+//
+//   - a proof that is missing (RFC 9449 §7.1 treats the DPoP scheme
+//     without a proof as an invalid proof, and the token is not even
+//     looked at), malformed, replayed, signed by another key, for another
+//     method or URL, stale, or without or with a wrong ath:
+//     error="invalid_dpop_proof";
+//   - a token that is invalid, expired, for another resource, without a
+//     user, or not DPoP-bound at all: error="invalid_token";
+//   - when the verifier requires server nonces (dpop.Config.Nonces and
+//     RequireNonce), a proof without a valid one: error="use_dpop_nonce"
+//     (RFC 9449 §9), and the client retries with the DPoP-Nonce header of
+//     the answer.
+//
+// When the verifier has a nonce source, every 401/403/400 of the
+// authentication layer and every response to a request authenticated
+// with DPoP carries a fresh DPoP-Nonce (exposed to browsers by CORS, as
+// the DPoP request header is allowed).
+//
+// Bearer clients keep their challenge: a request without credentials or
+// with the Bearer scheme gets the Bearer challenge first (the TypeScript
+// MCP SDK reads the first challenge for resource_metadata), then a DPoP
+// challenge without error that only advertises algs (RFC 9449 §7.2). A
+// DPoP-bound token presented as Bearer is invalid_token in the Bearer
+// challenge. With Config.RequireDPoP, bearer tokens are refused without
+// being verified, every refusal carries only the DPoP challenge, and the
+// metadata says dpop_bound_access_tokens_required. Without Config.DPoP
+// the server behaves as before DPoP: "Authorization: DPoP …" counts as no
+// credentials and bound tokens are refused.
+//
+// # A resource server on its own
+//
+// RemoteVerifier lets this package run apart from the authorization
+// server (another mcpauthz, or any RFC 8414 + RFC 7662 server). It reads
+// the authorization server's metadata once (its issuer must match byte
+// for byte) and then:
+//
+//   - verifies an RFC 9068 JWT access token (three parts, typ at+jwt)
+//     locally against the JWKS (jwks_uri): an accepted asymmetric
+//     algorithm (ES256, EdDSA, PS256, RS256), typ, iss, aud containing
+//     RemoteConfig.Resource, exp, iat and nbf with 30 s of leeway (the
+//     middleware then holds exp exactly). sub names the user, unless it
+//     equals client_id (a client_credentials token, RFC 9068 §2.2, which
+//     acts for no user and is refused); cnf.jkt is the DPoP binding. The
+//     key set is cached; an unknown kid, or a set older than five
+//     minutes, makes it fetch the set again, at most once every 10 s (a
+//     withdrawn key stops verifying then; while the set cannot be
+//     fetched, known keys go on verifying and unknown kids get 503);
+//   - introspects any other token (RFC 7662, client_secret_basic with the
+//     introspection client's credentials; without them such tokens are
+//     invalid), caching active and inactive answers by the token's
+//     SHA-256 for RemoteConfig.CacheTTL (30 s by default, at most 5
+//     min), an active one never beyond the token's exp. Refused
+//     introspection credentials are a configuration error, answered 503
+//     and logged at Error, never a silent "every token is invalid".
+//
+// Every request to the authorization server goes only to the URLs of the
+// operator-configured issuer's metadata (never to a URL a client sent),
+// over https unless on loopback, without following redirects, with a 5 s
+// timeout and a 1 MiB response cap.
+//
+// How a remote resource server sees revocation (a user revoking a client
+// on the account page, a refresh-token reuse revoking the family, an
+// administrator deleting a user or client):
+//
+//   - JWT access tokens verified with the JWKS: not before the token
+//     expires. A JWT carries everything the check needs, so nothing tells
+//     the resource it was revoked; the access token lifetime (15 minutes
+//     by default) bounds the window. Keep it short.
+//   - RemoteConfig.AlwaysIntrospect: every token, JWTs included, is
+//     introspected, so revocation shows within CacheTTL, at the price of
+//     one call to the authorization server per token per CacheTTL.
+//   - opaque access tokens (the authorization server's tokens.format
+//     opaque): always introspected, so revocation shows within CacheTTL.
+//
+// The in-process verifier of cmd/mcpauthz consults the store on every
+// request and sees revocation at once.
+//
+// Config.Issuer is then the remote issuer (the resource's metadata names
+// it in authorization_servers), and Config.DocumentBaseURL says where the
+// document links of search and fetch point when the documents are not in
+// the authorization server's database.
 //
 // # Tool visibility
 //

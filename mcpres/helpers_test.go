@@ -73,7 +73,7 @@ func testTokens(resource string, now time.Time) map[string]*TokenInfo {
 
 // fixture is a running resource server over loopback with a real store.
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	st       *store.DB
 	srv      *Server
 	http     *httptest.Server
@@ -82,6 +82,7 @@ type fixture struct {
 	logs     *syncBuffer
 	docs     map[string]string // name → document ID
 	clock    *testClock
+	verifier *fakeVerifier // nil when the fixture was built with another verifier
 }
 
 type testClock struct {
@@ -120,7 +121,7 @@ func (b *syncBuffer) String() string {
 }
 
 // openStore opens a fresh SQLite store in t.TempDir().
-func openStore(t *testing.T) *store.DB {
+func openStore(t testing.TB) *store.DB {
 	t.Helper()
 	st, err := store.Open(context.Background(), store.Config{DSN: filepath.Join(t.TempDir(), "x.db")})
 	if err != nil {
@@ -132,6 +133,18 @@ func openStore(t *testing.T) *store.DB {
 
 // newFixture starts a server; tweak adjusts the Config before New.
 func newFixture(t *testing.T, tweak func(*Config)) *fixture {
+	t.Helper()
+	return newFixtureWith(t, func(_ *fixture, c *Config) {
+		if tweak != nil {
+			tweak(c)
+		}
+	}, nil)
+}
+
+// newFixtureWith starts a server; tweak adjusts the Config before New and
+// can use the fixture's store and clock; verifier, when not nil, replaces
+// the fake verifier.
+func newFixtureWith(t testing.TB, tweak func(*fixture, *Config), verifier func(*fixture) TokenVerifier) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st := openStore(t)
@@ -172,16 +185,22 @@ func newFixture(t *testing.T, tweak func(*Config)) *fixture {
 		Logger: slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if tweak != nil {
-		tweak(&cfg)
+		tweak(f, &cfg)
 	}
-	verifier := &fakeVerifier{
-		tokens: testTokens(f.resource, f.clock.Now()),
-		errs: map[string]error{
-			"revoked-token": fmt.Errorf("token revoked: %w", ErrInvalidToken),
-			"broken-token":  errors.New("database is locked"),
-		},
+	var v TokenVerifier
+	if verifier != nil {
+		v = verifier(f)
+	} else {
+		f.verifier = &fakeVerifier{
+			tokens: testTokens(f.resource, f.clock.Now()),
+			errs: map[string]error{
+				"revoked-token": fmt.Errorf("token revoked: %w", ErrInvalidToken),
+				"broken-token":  errors.New("database is locked"),
+			},
+		}
+		v = f.verifier
 	}
-	f.srv, err = New(cfg, st, verifier)
+	f.srv, err = New(cfg, st, v)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

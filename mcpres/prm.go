@@ -19,16 +19,23 @@ const prmBasePath = "/.well-known/oauth-protected-resource"
 // buildPRM builds the metadata document (RFC 9728 §2): resource, the one
 // authorization server, scopes_supported, bearer_methods_supported
 // ["header"] (tokens are accepted only in the Authorization header, RFC
-// 6750 §2.1) and resource_name. Every other member is absent; none is
-// ever null.
+// 6750 §2.1) and resource_name; with DPoP, dpop_signing_alg_values_supported
+// (RFC 9728 §2, RFC 9449) and, with RequireDPoP,
+// dpop_bound_access_tokens_required. Every other member is absent; none
+// is ever null.
 func buildPRM(cfg Config) *oauthex.ProtectedResourceMetadata {
-	return &oauthex.ProtectedResourceMetadata{
+	m := &oauthex.ProtectedResourceMetadata{
 		Resource:               cfg.Resource,
 		AuthorizationServers:   []string{cfg.Issuer},
 		ScopesSupported:        slices.Clone(cfg.ScopesSupported),
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           cfg.ResourceName,
 	}
+	if cfg.DPoP != nil {
+		m.DPOPSigningAlgValuesSupported = cfg.DPoP.Algorithms()
+		m.DPOPBoundAccessTokensRequired = cfg.RequireDPoP
+	}
+	return m
 }
 
 // ProtectedResourceMetadata returns a copy of the RFC 9728 metadata this
@@ -38,6 +45,7 @@ func (s *Server) ProtectedResourceMetadata() *oauthex.ProtectedResourceMetadata 
 	m.AuthorizationServers = slices.Clone(s.prm.AuthorizationServers)
 	m.ScopesSupported = slices.Clone(s.prm.ScopesSupported)
 	m.BearerMethodsSupported = slices.Clone(s.prm.BearerMethodsSupported)
+	m.DPOPSigningAlgValuesSupported = slices.Clone(s.prm.DPOPSigningAlgValuesSupported)
 	return &m
 }
 

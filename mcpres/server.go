@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 
+	"github.com/mcpauthz/mcpauthz/authz/dpop"
 	"github.com/mcpauthz/mcpauthz/store"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -21,6 +23,8 @@ type Server struct {
 	docs     store.Documents
 	users    userLookup // nil when docs cannot name users
 	verifier TokenVerifier
+	dpop     *dpop.Verifier // nil: DPoP scheme not supported
+	dpopAlgs string         // the algs of a DPoP challenge
 	log      *slog.Logger
 	tools    []toolSpec
 	limiter  *rateLimiter // nil when off
@@ -30,6 +34,8 @@ type Server struct {
 	prmJSON []byte
 	prmPath string // /.well-known/oauth-protected-resource + mcpPath
 	prmURL  string // absolute URL of prmPath on Resource's origin
+
+	resourceOrigin string // scheme://host of Resource, for DPoP htu
 
 	hosts   hostPolicy
 	origins originPolicy
@@ -68,6 +74,7 @@ func New(cfg Config, docs store.Documents, verifier TokenVerifier) (*Server, err
 		cfg:      cfg,
 		docs:     docs,
 		verifier: verifier,
+		dpop:     cfg.DPoP,
 		log:      cfg.Logger,
 		tools:    tools,
 		limiter:  newRateLimiter(*cfg.RateLimit),
@@ -79,7 +86,11 @@ func New(cfg Config, docs store.Documents, verifier TokenVerifier) (*Server, err
 		servers:  make(map[uint64]*mcp.Server),
 	}
 	s.users, _ = docs.(userLookup)
-	s.prmURL = resource.Scheme + "://" + resource.Host + s.prmPath
+	s.resourceOrigin = resource.Scheme + "://" + resource.Host
+	s.prmURL = s.resourceOrigin + s.prmPath
+	if s.dpop != nil {
+		s.dpopAlgs = strings.Join(s.dpop.Algorithms(), " ")
+	}
 	var err error
 	if s.prmJSON, err = marshalPRM(s.prm); err != nil {
 		return nil, err
@@ -120,9 +131,11 @@ func (s *Server) Mount(mux *http.ServeMux) {
 //  1. Host allowlist, then Origin allowlist (DNS rebinding): 403.
 //  2. CORS headers for an allowed Origin; OPTIONS preflight answered.
 //  3. Authentication of every other request (POST, GET, DELETE, ...):
-//     400 for a token in the query string, 401 with a Bearer challenge
-//     naming the metadata (RFC 6750 §3, RFC 9728 §5.1), 503 when the
-//     verifier cannot decide.
+//     400 for a token in the query string, 401 with a Bearer and/or DPoP
+//     challenge naming the metadata (RFC 6750 §3, RFC 9449 §7.1, RFC 9728
+//     §5.1), 503 when the verifier or the DPoP replay store cannot
+//     decide. A request authenticated with DPoP gets a fresh DPoP-Nonce
+//     when the verifier issues nonces.
 //  4. For POST, the JSON-RPC body is read (bounded, 413) and a tools/call
 //     of a tool whose scope the token lacks gets 403 insufficient_scope.
 //  5. The go-sdk handler runs with the caller in the request context and
@@ -149,7 +162,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ti, aerr, err := s.authenticate(r)
+	ti, scheme, aerr, err := s.authenticate(r)
 	if err != nil {
 		s.log.ErrorContext(r.Context(), "mcp token verification failed", "error", err)
 		h.Set("Retry-After", "5")
@@ -173,24 +186,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if aerr := s.checkToolScopes(ti, calledTools(body)); aerr != nil {
+			aerr.dpop = scheme == schemeDPoP
 			s.logRefusal(r, ti, aerr)
 			s.writeAuthError(w, aerr)
 			return
 		}
 	}
 
+	if scheme == schemeDPoP {
+		s.setDPoPNonce(h)
+	}
 	ctx := withCaller(r.Context(), ti)
 	ctx = context.WithValue(ctx, serverKey{}, s.serverFor(ti))
-	// The token stops here: the go-sdk hands request headers to tool
-	// handlers (RequestExtra.Header), and nothing downstream needs it.
+	// The token and proof stop here: the go-sdk hands request headers to
+	// tool handlers (RequestExtra.Header), and nothing downstream needs
+	// them.
 	r = r.Clone(ctx)
 	r.Header.Del("Authorization")
+	r.Header.Del(dpop.HeaderName)
 	s.sdk.ServeHTTP(w, r)
 }
 
 // logRefusal logs a 4xx of the authentication layer, without the token.
 func (s *Server) logRefusal(r *http.Request, ti *TokenInfo, e *authError) {
-	attrs := []any{"status", e.status, "error", e.code, "description", e.desc, "method", r.Method}
+	attrs := []any{"status", e.status, "error", e.code, "description", e.desc, "method", r.Method, "dpop", e.dpop}
 	if ti != nil {
 		attrs = append(attrs, "user", ti.Subject, "client", ti.ClientID)
 	}

@@ -27,8 +27,9 @@ type TokenInfo struct {
 	ExpiresAt time.Time
 	// JKT is the SHA-256 JWK thumbprint the token is bound to (RFC 9449
 	// §6, "cnf":{"jkt"}), empty for a bearer token. A bound token is
-	// refused under the Bearer scheme (RFC 9449 §7.1); until DPoP proofs
-	// are checked here, bound tokens are not accepted at all.
+	// refused under the Bearer scheme (RFC 9449 §7.1) and accepted only
+	// with the DPoP scheme and a proof signed by that key (Config.DPoP);
+	// an unbound one is refused under the DPoP scheme.
 	JKT string
 }
 
@@ -37,17 +38,20 @@ func (t *TokenInfo) HasScope(scope string) bool {
 	return t != nil && slices.Contains(t.Scopes, scope)
 }
 
-// TokenVerifier checks an access token. Today the authorization server in
-// the same process implements it; a remote form (RFC 7662 introspection or
-// JWT + JWKS) can replace it without touching this package.
+// TokenVerifier checks an access token. The authorization server in the
+// same process implements it (cmd/mcpauthz), and so does RemoteVerifier
+// (RFC 9068 JWTs against the JWKS, RFC 7662 introspection) for a
+// resource server on its own.
 //
 // VerifyAccessToken returns an error wrapping ErrInvalidToken when the
 // token is unknown, malformed, expired, revoked or not an access token;
 // the client then gets 401 invalid_token (RFC 6750 §3.1). Any other error
 // means the verifier could not decide (database down, introspection
 // endpoint unreachable) and gets 503. It never returns (nil, nil). It
-// does not check audience, scope or expiry against this resource: the
-// middleware does that with the TokenInfo.
+// need not check audience, scope or expiry against this resource: the
+// middleware does that with the TokenInfo. It must return the token's
+// DPoP binding (JKT) when there is one: the middleware relies on it to
+// refuse a bound token used as a bearer token.
 type TokenVerifier interface {
 	VerifyAccessToken(ctx context.Context, token string) (*TokenInfo, error)
 }

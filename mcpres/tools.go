@@ -293,9 +293,10 @@ func (s *Server) ownerName(ctx context.Context, ownerID string) string {
 	return u.Name
 }
 
-// docURL is the page of a document on the authorization server.
+// docURL is the page of a document (by default on the authorization
+// server).
 func (s *Server) docURL(id string) string {
-	return s.cfg.Issuer + "/docs/" + url.PathEscape(id)
+	return s.cfg.DocumentBaseURL + "/docs/" + url.PathEscape(id)
 }
 
 func docTitle(d *store.Document) string {

@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/mcpauthz/mcpauthz/authz"
+	"github.com/mcpauthz/mcpauthz/authz/dpop"
 	"github.com/mcpauthz/mcpauthz/mcpres"
 	"github.com/mcpauthz/mcpauthz/store"
 )
@@ -31,13 +33,16 @@ type App struct {
 
 // openApp resolves fc, opens the database (applying migrations), creates
 // the first administrator if there is no user yet, and builds every
-// handler. Nothing listens yet.
+// handler. Nothing listens yet. With mcp.authorization_server set, it
+// builds only the MCP resource, trusting that remote server's tokens.
 func openApp(ctx context.Context, fc FileConfig, log *slog.Logger, stderr io.Writer) (*App, error) {
 	if err := fc.validate(); err != nil {
 		return nil, err
 	}
-	if err := authz.ValidateIssuer(fc.Issuer); err != nil {
-		return nil, err
+	if !fc.resourceOnly() {
+		if err := authz.ValidateIssuer(fc.Issuer); err != nil {
+			return nil, err
+		}
 	}
 	master, err := fc.masterKey(func(msg string) { log.Warn(msg) })
 	if err != nil {
@@ -50,23 +55,41 @@ func openApp(ctx context.Context, fc FileConfig, log *slog.Logger, stderr io.Wri
 	acfg := fc.authzConfig(secrets)
 	acfg.Logger = log
 	acfg = acfg.WithDefaults()
-	if err := acfg.Validate(); err != nil {
-		return nil, err
+	if !fc.resourceOnly() {
+		if err := acfg.Validate(); err != nil {
+			return nil, err
+		}
 	}
 	st, err := store.Open(ctx, store.Config{DSN: fc.DB, Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	srv, err := authz.New(acfg, st)
-	if err != nil {
+	a := &App{Config: fc, Log: log, Store: st, stderr: stderr}
+	if err := a.build(ctx, acfg, secrets); err != nil {
 		st.Close()
 		return nil, err
+	}
+	return a, nil
+}
+
+// build creates the servers and the handler.
+func (a *App) build(ctx context.Context, acfg authz.Config, secrets *authz.Secrets) error {
+	fc, st, log := a.Config, a.Store, a.Log
+	rsDPoP, err := dpop.New(dpop.Config{
+		Replay:          st,
+		IsReplay:        func(err error) bool { return errors.Is(err, store.ErrReplay) },
+		Nonces:          dpop.NewNonceSource(secrets.ResourceNonce, 0, nil),
+		RequireNonce:    fc.DPoP.RequireNonce,
+		ReplayKeyPrefix: "dpop:rs:",
+	})
+	if err != nil {
+		return fmt.Errorf("dpop: %w", err)
 	}
 	scopes := make([]string, 0, len(acfg.Scopes))
 	for _, sc := range acfg.Scopes {
 		scopes = append(scopes, sc.Name)
 	}
-	rs, err := mcpres.New(mcpres.Config{
+	mcfg := mcpres.Config{
 		Issuer:          acfg.Issuer,
 		Resource:        acfg.Resources[0],
 		ResourceName:    fc.MCP.ResourceName,
@@ -76,26 +99,67 @@ func openApp(ctx context.Context, fc FileConfig, log *slog.Logger, stderr io.Wri
 		RateLimit:       &mcpres.RateLimit{PerMinute: fc.MCP.RateLimitPerMinute, Burst: fc.MCP.RateLimitBurst},
 		SearchLimit:     fc.MCP.SearchLimit,
 		Version:         version,
+		DPoP:            rsDPoP,
+		RequireDPoP:     fc.DPoP.Require,
 		Logger:          log,
-	}, st, inProcessVerifier{srv})
-	if err != nil {
-		st.Close()
-		return nil, fmt.Errorf("mcp: %w", err)
-	}
-	a := &App{Config: fc, Log: log, Store: st, Authz: srv, MCP: rs, stderr: stderr}
-	if err := a.ensureAdmin(ctx); err != nil {
-		st.Close()
-		return nil, err
-	}
-	if err := importEmbeddedDocs(ctx, st); err != nil {
-		st.Close()
-		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", srv)
+	var verifier mcpres.TokenVerifier
+	if fc.resourceOnly() {
+		mcfg.Issuer, mcfg.Resource = fc.MCP.AuthorizationServer, fc.MCP.Resource
+		mcfg.DocumentBaseURL = strings.TrimSuffix(fc.MCP.Resource, fc.resourcePath())
+		rv, err := mcpres.NewRemoteVerifier(ctx, mcpres.RemoteConfig{
+			Issuer:                    fc.MCP.AuthorizationServer,
+			Resource:                  fc.MCP.Resource,
+			IntrospectionClientID:     fc.MCP.IntrospectionClientID,
+			IntrospectionClientSecret: fc.MCP.IntrospectionClientSecret,
+			AlwaysIntrospect:          fc.MCP.AlwaysIntrospect,
+			CacheTTL:                  fc.MCP.IntrospectionCacheTTL,
+			Logger:                    log,
+		})
+		if err != nil {
+			return fmt.Errorf("mcp.authorization_server: %w", err)
+		}
+		verifier = rv
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeStatus(w, http.StatusOK, "ok") })
+		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+			if err := st.Ping(r.Context()); err != nil {
+				writeStatus(w, http.StatusServiceUnavailable, "database unreachable")
+				return
+			}
+			writeStatus(w, http.StatusOK, "ready")
+		})
+		log.Info("resource-only mode", "authorization_server", fc.MCP.AuthorizationServer, "resource", fc.MCP.Resource)
+	} else {
+		srv, err := authz.New(acfg, st)
+		if err != nil {
+			return err
+		}
+		a.Authz = srv
+		if err := a.ensureAdmin(ctx); err != nil {
+			return err
+		}
+		verifier = inProcessVerifier{srv}
+		mux.Handle("/", srv)
+	}
+	rs, err := mcpres.New(mcfg, st, verifier)
+	if err != nil {
+		return fmt.Errorf("mcp: %w", err)
+	}
+	a.MCP = rs
+	if err := importEmbeddedDocs(ctx, st); err != nil {
+		return err
+	}
 	rs.Mount(mux)
 	a.handler = logRequests(log, mux)
-	return a, nil
+	return nil
+}
+
+func writeStatus(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "{\"status\":%q}\n", msg)
 }
 
 // ensureAdmin creates an "admin" account with a random password on first

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -59,13 +60,21 @@ type FileConfig struct {
 		RequireNonce bool `yaml:"require_nonce"`
 	} `yaml:"dpop"`
 	MCP struct {
-		Path               string   `yaml:"path"`
-		ResourceName       string   `yaml:"resource_name"`
-		AllowedHosts       []string `yaml:"allowed_hosts"`
-		AllowedOrigins     []string `yaml:"allowed_origins"`
-		RateLimitPerMinute int      `yaml:"rate_limit_per_minute"`
-		RateLimitBurst     int      `yaml:"rate_limit_burst"`
-		SearchLimit        int      `yaml:"search_limit"`
+		Path string `yaml:"path"`
+		// Resource-only mode: serve the MCP resource against a remote
+		// authorization server instead of the built-in one.
+		AuthorizationServer       string        `yaml:"authorization_server"`
+		Resource                  string        `yaml:"resource"`
+		IntrospectionClientID     string        `yaml:"introspection_client_id"`
+		IntrospectionClientSecret string        `yaml:"introspection_client_secret"`
+		AlwaysIntrospect          bool          `yaml:"always_introspect"`
+		IntrospectionCacheTTL     time.Duration `yaml:"introspection_cache_ttl"`
+		ResourceName              string        `yaml:"resource_name"`
+		AllowedHosts              []string      `yaml:"allowed_hosts"`
+		AllowedOrigins            []string      `yaml:"allowed_origins"`
+		RateLimitPerMinute        int           `yaml:"rate_limit_per_minute"`
+		RateLimitBurst            int           `yaml:"rate_limit_burst"`
+		SearchLimit               int           `yaml:"search_limit"`
 	} `yaml:"mcp"`
 }
 
@@ -181,6 +190,17 @@ func (fc FileConfig) validate() error {
 	if !strings.HasPrefix(fc.MCP.Path, "/") || fc.MCP.Path == "/" || strings.HasSuffix(fc.MCP.Path, "/") || strings.ContainsAny(fc.MCP.Path, "?#") {
 		errs = append(errs, fmt.Errorf("mcp.path: %q must start with a slash, not end with one, and have no query or fragment (e.g. /mcp)", fc.MCP.Path))
 	}
+	if fc.MCP.AuthorizationServer != "" {
+		if err := authz.ValidateIssuer(fc.MCP.AuthorizationServer); err != nil {
+			errs = append(errs, fmt.Errorf("mcp.authorization_server: %w", err))
+		}
+		if fc.MCP.Resource == "" {
+			errs = append(errs, errors.New("mcp.resource: required with mcp.authorization_server (the public URL of this MCP server, e.g. https://mcp.example.com/mcp)"))
+		}
+		if (fc.MCP.IntrospectionClientID == "") != (fc.MCP.IntrospectionClientSecret == "") {
+			errs = append(errs, errors.New("mcp.introspection_client_id and mcp.introspection_client_secret: set both or neither"))
+		}
+	}
 	if fc.DB == "" {
 		errs = append(errs, errors.New("db: required (a SQLite file path or a postgres:// URL)"))
 	}
@@ -212,11 +232,9 @@ func (fc FileConfig) masterKey(warn func(string)) ([]byte, error) {
 	}
 	path := fc.MasterKeyFile
 	if path == "" {
-		if err := authz.ValidateIssuer(fc.Issuer); err != nil {
-			return nil, err
-		}
-		if !issuerIsLoopback(fc.Issuer) {
-			return nil, errors.New("master_key: required when the issuer is not a loopback address; set MCPAUTHZ_MASTER_KEY or master_key_file to 32 random bytes (e.g. `openssl rand -base64 32`)")
+		public := fc.publicURL()
+		if !issuerIsLoopback(public) {
+			return nil, errors.New("master_key: required when the server is not on a loopback address; set MCPAUTHZ_MASTER_KEY or master_key_file to 32 random bytes (e.g. `openssl rand -base64 32`)")
 		}
 		path = "mcpauthz.key"
 		if !isPostgres(fc.DB) && !strings.HasPrefix(fc.DB, "file:") {
@@ -241,6 +259,27 @@ func (fc FileConfig) masterKey(warn func(string)) ([]byte, error) {
 		return nil, fmt.Errorf("master_key_file: %w", err)
 	}
 	return decodeKey(strings.TrimSpace(string(b)), "master_key_file "+path)
+}
+
+// resourceOnly reports whether this server serves only the MCP resource,
+// against a remote authorization server.
+func (fc FileConfig) resourceOnly() bool { return fc.MCP.AuthorizationServer != "" }
+
+// publicURL is the URL people reach this server at: the issuer, or in
+// resource-only mode the MCP resource.
+func (fc FileConfig) publicURL() string {
+	if fc.resourceOnly() {
+		return fc.MCP.Resource
+	}
+	return fc.Issuer
+}
+
+// resourcePath is the path of the MCP resource URL in resource-only mode.
+func (fc FileConfig) resourcePath() string {
+	if u, err := url.Parse(fc.MCP.Resource); err == nil {
+		return u.Path
+	}
+	return ""
 }
 
 // decodeKey accepts base64 (standard or URL-safe, padded or not) or hex.

@@ -19,6 +19,7 @@ func TestExampleConfigIsTheDefaults(t *testing.T) {
 	want := defaultFileConfig()
 	want.Tokens.AccessTokenLifetime = 15 * time.Minute
 	want.Tokens.Format = "jwt"
+	want.MCP.IntrospectionCacheTTL = 30 * time.Second
 	want.Tokens.RefreshTokenLifetime = 720 * time.Hour
 	want.Tokens.AuthCodeLifetime = 2 * time.Minute
 	want.Tokens.RefreshReuseGrace = 5 * time.Second

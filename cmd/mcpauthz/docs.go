@@ -22,6 +22,7 @@ func (e *env) docs(ctx context.Context, args []string) error {
 	fs := newFlagSet("docs "+args[0], e)
 	cf.register(fs, false)
 	owner := fs.String("owner", "", "the user who owns the imported documents (private unless --share)")
+	ownerID := fs.String("owner-id", "", "the owner's user ID (the sub of the tokens), for a resource-only server whose users live on a remote authorization server")
 	public := fs.Bool("public", false, "import as public documents, visible to every user")
 	var shares listFlag
 	fs.Var(&shares, "share", "with --owner: share with this user as well (repeat for several)")
@@ -34,8 +35,14 @@ func (e *env) docs(ctx context.Context, args []string) error {
 		if len(pos) == 0 {
 			return usageError("docs import needs at least one PATH")
 		}
-		if (*owner == "") == !*public {
-			return usageError("docs import needs exactly one of --owner USER or --public")
+		n := 0
+		for _, set := range []bool{*owner != "", *ownerID != "", *public} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			return usageError("docs import needs exactly one of --owner USER, --owner-id ID or --public")
 		}
 		if len(shares) > 0 && *owner == "" {
 			return usageError("--share needs --owner")
@@ -45,7 +52,7 @@ func (e *env) docs(ctx context.Context, args []string) error {
 			return err
 		}
 		defer st.Close()
-		return e.docsImport(ctx, st, pos, *owner, shares)
+		return e.docsImport(ctx, st, pos, *owner, *ownerID, shares)
 	case "list":
 		if len(pos) > 0 {
 			return usageError("docs list takes no arguments")
@@ -99,8 +106,11 @@ type docRow struct {
 // docsImport imports files and folders (recursively; hidden entries and
 // files of other types are skipped). A re-import of the same file for the
 // same owner updates the document instead of adding a copy.
-func (e *env) docsImport(ctx context.Context, st store.Store, paths []string, ownerName string, shareNames []string) error {
+func (e *env) docsImport(ctx context.Context, st store.Store, paths []string, ownerName, rawOwnerID string, shareNames []string) error {
 	ownerID, visibility := "", store.VisibilityPublic
+	if rawOwnerID != "" {
+		ownerID, visibility, ownerName = rawOwnerID, store.VisibilityPrivate, rawOwnerID
+	}
 	if ownerName != "" {
 		u, err := st.GetUserByName(ctx, ownerName)
 		if errors.Is(err, store.ErrNotFound) {

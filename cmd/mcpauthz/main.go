@@ -34,7 +34,7 @@ Usage:
   mcpauthz user   add NAME --password-stdin | list | delete NAME | passwd NAME --password-stdin
   mcpauthz client add --name NAME [--public] [--redirect-uri URI]... [--grant TYPE]... [--scope "a b"] [--introspect] [--auth-method M]
   mcpauthz client list | delete ID
-  mcpauthz docs   import PATH... (--owner USER [--share USER]... | --public) | list | delete ID
+  mcpauthz docs   import PATH... (--owner USER [--share USER]... | --owner-id ID | --public) | list | delete ID
   mcpauthz keys   list | rotate
   mcpauthz version
 

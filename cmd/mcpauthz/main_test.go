@@ -1,0 +1,22 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"testing"
+)
+
+// TestMain lets a test run this test binary as the mcpauthz command in a
+// second process: with MCPAUTHZ_TEST_RUN_MAIN=1 it runs main's run on its
+// arguments instead of the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("MCPAUTHZ_TEST_RUN_MAIN") == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv)
+		stop()
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}

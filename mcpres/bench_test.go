@@ -1,0 +1,113 @@
+package mcpres
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// The cost of DPoP at the resource, for a tools/call search: compare
+// BenchmarkToolsCallDPoP with BenchmarkToolsCallBearer (the same request
+// with a bearer token) and with BenchmarkES256VerifyOnly (one raw ES256
+// signature check, the floor of any proof verification). Each runs the
+// whole ServeHTTP without a network: host and origin checks,
+// authentication (an in-process fake verifier; for DPoP the proof check
+// with its jti recorded in the real SQLite store), the body peek, the
+// go-sdk handler and the search in SQLite FTS. Proofs are signed before
+// the timer starts; BenchmarkDPoPProofSign is what a client pays for one.
+
+// benchRequests builds n tools/call search requests for the fixture, with
+// the header edits of set (called with the request index).
+func benchRequests(d *dpopFixture, n int, set func(i int, h http.Header)) []*http.Request {
+	reqs := make([]*http.Request, n)
+	for i := range reqs {
+		r := httptest.NewRequest(http.MethodPost, d.resource, strings.NewReader(searchCall))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Accept", "application/json, text/event-stream")
+		r.Header.Set("MCP-Protocol-Version", "2025-11-25")
+		set(i, r.Header)
+		reqs[i] = r
+	}
+	return reqs
+}
+
+func runBench(b *testing.B, d *dpopFixture, reqs []*http.Request) {
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rec := httptest.NewRecorder()
+		d.srv.ServeHTTP(rec, reqs[i])
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s %q", rec.Code, rec.Body, rec.Header().Values("WWW-Authenticate"))
+		}
+	}
+}
+
+func benchFixture(b *testing.B) *dpopFixture {
+	return newDPoPFixture(b, nil, func(c *Config) { c.RateLimit = &RateLimit{PerMinute: 0} })
+}
+
+func BenchmarkToolsCallDPoP(b *testing.B) {
+	d := benchFixture(b)
+	now := d.clock.Now()
+	reqs := benchRequests(d, b.N, func(_ int, h http.Header) {
+		h.Set("Authorization", "DPoP "+dpopToken)
+		h.Set("DPoP", d.key.sign(b, proofClaims(http.MethodPost, d.resource, dpopToken, now)))
+	})
+	runBench(b, d, reqs)
+}
+
+func BenchmarkToolsCallBearer(b *testing.B) {
+	d := benchFixture(b)
+	reqs := benchRequests(d, b.N, func(_ int, h http.Header) { h.Set("Authorization", "Bearer alice-token") })
+	runBench(b, d, reqs)
+}
+
+// BenchmarkES256VerifyOnly is one raw ES256 check of a proof-sized JWS:
+// SHA-256 of the signing input and ecdsa.Verify (as in authz/dpop).
+func BenchmarkES256VerifyOnly(b *testing.B) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	jws, err := signer.Sign([]byte(`{"jti":"x","htm":"POST","htu":"https://mcp.example.com/mcp","iat":1800000000,"ath":"fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	proof, _ := jws.CompactSerialize()
+	i := strings.LastIndexByte(proof, '.')
+	input := []byte(proof[:i])
+	sig := jws.Signatures[0].Signature
+	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		h := sha256.Sum256(input)
+		if !ecdsa.Verify(&priv.PublicKey, h[:], r, s) {
+			b.Fatal("signature does not verify")
+		}
+	}
+}
+
+// BenchmarkDPoPProofSign is the client's cost of one proof (go-jose).
+func BenchmarkDPoPProofSign(b *testing.B) {
+	k := newProofKey(b)
+	c := proofClaims(http.MethodPost, "https://mcp.example.com/mcp", dpopToken, time.Now())
+	b.ReportAllocs()
+	for b.Loop() {
+		k.sign(b, c)
+	}
+}
