@@ -28,9 +28,14 @@ import (
 // benchRequests builds n tools/call search requests for the fixture, with
 // the header edits of set (called with the request index).
 func benchRequests(d *dpopFixture, n int, set func(i int, h http.Header)) []*http.Request {
+	return benchCalls(d, n, searchCall, set)
+}
+
+// benchCalls builds n copies of one tools/call.
+func benchCalls(d *dpopFixture, n int, call string, set func(i int, h http.Header)) []*http.Request {
 	reqs := make([]*http.Request, n)
 	for i := range reqs {
-		r := httptest.NewRequest(http.MethodPost, d.resource, strings.NewReader(searchCall))
+		r := httptest.NewRequest(http.MethodPost, d.resource, strings.NewReader(call))
 		r.Header.Set("Content-Type", "application/json")
 		r.Header.Set("Accept", "application/json, text/event-stream")
 		r.Header.Set("MCP-Protocol-Version", "2025-11-25")
@@ -63,6 +68,29 @@ func BenchmarkToolsCallDPoP(b *testing.B) {
 		h.Set("Authorization", "DPoP "+dpopToken)
 		h.Set("DPoP", d.key.sign(b, proofClaims(http.MethodPost, d.resource, dpopToken, now)))
 	})
+	runBench(b, d, reqs)
+}
+
+// fetchCall fetches the public handbook: a primary-key read, so the
+// benchmark measures the request path (authentication, DPoP, the MCP
+// handler) rather than full-text search.
+func fetchCall(d *dpopFixture) string {
+	return `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"fetch","arguments":{"id":"` + d.docs["public"] + `"}}}`
+}
+
+func BenchmarkToolsCallFetchDPoP(b *testing.B) {
+	d := benchFixture(b)
+	now := d.clock.Now()
+	reqs := benchCalls(d, b.N, fetchCall(d), func(_ int, h http.Header) {
+		h.Set("Authorization", "DPoP "+dpopToken)
+		h.Set("DPoP", d.key.sign(b, proofClaims(http.MethodPost, d.resource, dpopToken, now)))
+	})
+	runBench(b, d, reqs)
+}
+
+func BenchmarkToolsCallFetchBearer(b *testing.B) {
+	d := benchFixture(b)
+	reqs := benchCalls(d, b.N, fetchCall(d), func(_ int, h http.Header) { h.Set("Authorization", "Bearer alice-token") })
 	runBench(b, d, reqs)
 }
 
