@@ -43,6 +43,14 @@ type Config struct {
 	Registration RegistrationPolicy
 	Login        LoginPolicy
 	DPoP         DPoPPolicy
+	// CIMD is the policy for Client ID Metadata Documents: client_ids that
+	// are https URLs of a JSON document describing the client.
+	CIMD CIMDPolicy
+	// FetchAllowLoopback is the development switch of the outbound fetcher
+	// (Client ID Metadata Documents, jwks_uri): it lets clients make the
+	// server fetch from loopback addresses, over plain http too. UNSAFE
+	// beyond one machine; Validate refuses it unless the issuer is loopback.
+	FetchAllowLoopback bool
 	// Argon2 are the password hashing costs; zero means DefaultArgon2Params.
 	Argon2 Argon2Params
 
@@ -79,6 +87,9 @@ type RegistrationPolicy struct {
 	AllowedRedirectHosts []string
 	// MaxBodyBytes caps a registration request body.
 	MaxBodyBytes int64
+	// MaxPerMinute caps registrations per client IP address and minute;
+	// 0 means the default (60), a negative value turns the limit off.
+	MaxPerMinute int
 }
 
 // LoginPolicy throttles password guessing.
@@ -88,6 +99,25 @@ type LoginPolicy struct {
 	MaxFailures int
 	Window      time.Duration
 }
+
+// Client ID Metadata Document modes.
+const (
+	CIMDOpen      = "open"      // any host's documents are accepted (default)
+	CIMDAllowlist = "allowlist" // only documents on AllowedHosts
+	CIMDOff       = "off"       // client_id URLs are unknown clients
+)
+
+// CIMDPolicy is the operator's policy for Client ID Metadata Documents.
+type CIMDPolicy struct {
+	Mode string // open (default), allowlist or off
+	// AllowedHosts are the hosts whose documents are accepted in allowlist
+	// mode: a host name, or "*.example.com" for its subdomains (not
+	// example.com itself).
+	AllowedHosts []string
+}
+
+// enabled reports whether client_id URLs are looked up at all.
+func (p CIMDPolicy) enabled() bool { return p.Mode != CIMDOff }
 
 // WithDefaults returns c with every zero field set to its default.
 func (c Config) WithDefaults() Config {
@@ -118,8 +148,14 @@ func (c Config) WithDefaults() Config {
 	if c.Registration.Mode == "" {
 		c.Registration.Mode = RegistrationOpen
 	}
+	if c.Registration.MaxPerMinute == 0 {
+		c.Registration.MaxPerMinute = 60
+	}
 	if c.Registration.MaxBodyBytes == 0 {
 		c.Registration.MaxBodyBytes = 64 << 10
+	}
+	if c.CIMD.Mode == "" {
+		c.CIMD.Mode = CIMDOpen
 	}
 	if c.Login.MaxFailures == 0 {
 		c.Login.MaxFailures = 5
@@ -175,6 +211,23 @@ func (c Config) Validate() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("registration.mode: %q is not one of open, token, off", c.Registration.Mode))
+	}
+	switch c.CIMD.Mode {
+	case CIMDOpen, CIMDOff:
+	case CIMDAllowlist:
+		if len(c.CIMD.AllowedHosts) == 0 {
+			errs = append(errs, errors.New("cimd.allowed_hosts: required (one host or more, e.g. chatgpt.com, claude.ai) when cimd.mode is allowlist"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("cimd.mode: %q is not one of open, allowlist, off", c.CIMD.Mode))
+	}
+	for _, h := range c.CIMD.AllowedHosts {
+		if name, _ := strings.CutPrefix(h, "*."); strings.Contains(name, "*") || !isHostName(name) {
+			errs = append(errs, fmt.Errorf("cimd.allowed_hosts: %q is not a host name or *.domain", h))
+		}
+	}
+	if c.FetchAllowLoopback && c.Issuer != "" && !issuerIsLoopback(c.Issuer) {
+		errs = append(errs, fmt.Errorf("fetch_allow_loopback: refused because the issuer %q is not on a loopback host; this UNSAFE development switch lets anyone who can reach the server make it fetch from its own machine, so it is allowed only for a local (localhost, 127.0.0.1, [::1]) issuer", c.Issuer))
 	}
 	if c.TokenFormat != TokenFormatJWT && c.TokenFormat != TokenFormatOpaque {
 		errs = append(errs, fmt.Errorf("tokens.format: %q is not one of jwt, opaque", c.TokenFormat))
@@ -236,6 +289,12 @@ func validateResourceURL(r string) error {
 		return errors.New("must not end with a slash")
 	}
 	return nil
+}
+
+// issuerIsLoopback reports whether issuer is a URL on a loopback host.
+func issuerIsLoopback(issuer string) bool {
+	u, err := url.Parse(issuer)
+	return err == nil && u.Host != "" && IsLoopbackHost(u.Hostname())
 }
 
 // IsLoopbackHost reports whether host (without port) is localhost or a

@@ -20,7 +20,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("/introspect", publicCORS(methods(s.serveIntrospect, http.MethodPost)))
 	mux.Handle("/revoke", publicCORS(methods(s.serveRevoke, http.MethodPost)))
 	if s.cfg.Registration.Mode != RegistrationOff {
-		mux.Handle("/register", publicCORS(methods(s.reg.serveRegister, http.MethodPost)))
+		mux.Handle("/register", publicCORS(methods(s.limitRegistrations(s.reg.serveRegister), http.MethodPost)))
 		mux.Handle("/register/{client_id}", publicCORS(methods(s.reg.serveClientConfig, http.MethodGet, http.MethodPut, http.MethodDelete)))
 	}
 

@@ -24,8 +24,7 @@ type Secrets struct {
 	TokenHMAC      []byte // fosite's GlobalSecret: signs opaque codes and tokens
 	ClientSecret   []byte // keys the hash of client secrets and registration tokens
 	KeyEncryption  []byte // AES-256-GCM key that encrypts signing keys at rest
-	Nonce          []byte // keys stateless DPoP nonces of the token endpoint
-	ResourceNonce  []byte // keys stateless DPoP nonces of the bundled MCP resource
+	Nonce          []byte // keys stateless DPoP nonces
 }
 
 // DeriveSecrets derives every server secret from master.
@@ -47,7 +46,6 @@ func DeriveSecrets(master []byte) (*Secrets, error) {
 		ClientSecret:   d("client secret"),
 		KeyEncryption:  d("key encryption"),
 		Nonce:          d("dpop nonce"),
-		ResourceNonce:  d("dpop nonce resource"),
 	}, nil
 }
 

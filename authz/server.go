@@ -28,6 +28,7 @@ type Server struct {
 	sessions  *sessions.CookieStore
 	pages     *Pages
 	throttle  *Throttle
+	regLimit  *Throttle
 	reg       *registrar
 	keys      *Keys
 	jwt       *jwtAccessTokens
@@ -57,6 +58,7 @@ func New(cfg Config, st store.Store) (*Server, error) {
 		passwords: NewPasswordHasher(cfg.Argon2),
 		pages:     pages,
 		throttle:  NewThrottle(cfg.Login.MaxFailures, cfg.Login.Window, cfg.Now),
+		regLimit:  NewThrottle(max(cfg.Registration.MaxPerMinute, 1), registrationWindow, cfg.Now),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

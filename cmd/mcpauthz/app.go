@@ -76,9 +76,11 @@ func openApp(ctx context.Context, fc FileConfig, log *slog.Logger, stderr io.Wri
 func (a *App) build(ctx context.Context, acfg authz.Config, secrets *authz.Secrets) error {
 	fc, st, log := a.Config, a.Store, a.Log
 	rsDPoP, err := dpop.New(dpop.Config{
-		Replay:          st,
-		IsReplay:        func(err error) bool { return errors.Is(err, store.ErrReplay) },
-		Nonces:          dpop.NewNonceSource(secrets.ResourceNonce, 0, nil),
+		Replay:   st,
+		IsReplay: func(err error) bool { return errors.Is(err, store.ErrReplay) },
+		// The same nonce key as the token endpoint: on one origin a client
+		// keeps one nonce (RFC 9449 §8), and either server accepts it.
+		Nonces:          dpop.NewNonceSource(secrets.Nonce, 0, nil),
 		RequireNonce:    fc.DPoP.RequireNonce,
 		ReplayKeyPrefix: "dpop:rs:",
 	})

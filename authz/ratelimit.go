@@ -1,0 +1,35 @@
+package authz
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+)
+
+// registrationWindow is the window of the per-IP registration limit.
+const registrationWindow = time.Minute
+
+// limitRegistrations caps dynamic registrations per client IP
+// (Registration.MaxPerMinute), so that a flood cannot fill the clients
+// table. The limit is generous: hosted clients such as ChatGPT register
+// once per connection from a few shared addresses. Over it the answer is
+// 429 with Retry-After and an RFC 7591-shaped error body.
+func (s *Server) limitRegistrations(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || s.cfg.Registration.MaxPerMinute < 0 {
+			h(w, r)
+			return
+		}
+		key := "register:" + clientIP(r)
+		if ok, retry := s.regLimit.Allowed(key); !ok {
+			secs := int(math.Ceil(retry.Seconds()))
+			w.Header().Set("Retry-After", fmt.Sprint(secs))
+			s.log.WarnContext(r.Context(), "registration rate limit", "ip", clientIP(r))
+			writeJSONError(w, newError(http.StatusTooManyRequests, codeInvalidRequest, "too many registrations from this address; retry in %d seconds", secs))
+			return
+		}
+		s.regLimit.Failure(key) // counts every attempt, not only failures
+		h(w, r)
+	}
+}
