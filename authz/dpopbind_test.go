@@ -57,30 +57,6 @@ func (k *dpopKey) proof(t *testing.T, method, htu string, iat time.Time, extra m
 	return s
 }
 
-// tokenDPoP posts a token request with a DPoP header.
-func (e *testEnv) tokenDPoP(form url.Values, proof, user, pass string) tokenResponse {
-	e.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.URL+"/token", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if proof != "" {
-		req.Header.Set("DPoP", proof)
-	}
-	if user != "" {
-		req.SetBasicAuth(user, pass)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	tr := tokenResponse{Status: resp.StatusCode, Header: resp.Header}
-	json.NewDecoder(resp.Body).Decode(&tr.Body)
-	tr.Access, _ = tr.Body["access_token"].(string)
-	tr.Refresh, _ = tr.Body["refresh_token"].(string)
-	tr.Error, _ = tr.Body["error"].(string)
-	return tr
-}
-
 // dpopCode runs the authorization step and returns the code and verifier.
 func (e *testEnv) dpopCode(c testClient, extra url.Values) (code, verifier string) {
 	e.t.Helper()

@@ -244,8 +244,19 @@ type tokenResponse struct {
 
 func (e *testEnv) token(form url.Values, basicUser, basicPass string) tokenResponse {
 	e.t.Helper()
+	return e.tokenDPoP(form, "", basicUser, basicPass)
+}
+
+// tokenDPoP posts a token request, with a DPoP header when proof is set and
+// HTTP Basic client authentication when basicUser is (RFC 6749 §2.3.1
+// form-encodes both parts).
+func (e *testEnv) tokenDPoP(form url.Values, proof, basicUser, basicPass string) tokenResponse {
+	e.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.URL+"/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if proof != "" {
+		req.Header.Set("DPoP", proof)
+	}
 	if basicUser != "" {
 		req.SetBasicAuth(url.QueryEscape(basicUser), url.QueryEscape(basicPass))
 	}
