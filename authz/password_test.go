@@ -7,11 +7,11 @@ import (
 	"testing"
 )
 
-// fastParams keep tests quick; one test uses the defaults.
-var fastParams = Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1, SaltLen: 16, KeyLen: 32}
+// fastArgon2Params keep tests quick; one test uses the defaults.
+var fastArgon2Params = Argon2Params{Time: 1, MemoryKiB: 64, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 func TestPasswordRoundTrip(t *testing.T) {
-	h := NewPasswordHasher(fastParams)
+	h := NewPasswordHasher(fastArgon2Params)
 	enc, err := h.Hash("correct horse battery staple")
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func TestPasswordOldParamsKeepVerifying(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cur := NewPasswordHasher(fastParams)
+	cur := NewPasswordHasher(fastArgon2Params)
 	if ok, err := cur.Verify(enc, "s3cret"); !ok || err != nil {
 		t.Errorf("Verify with changed params = %v, %v", ok, err)
 	}
@@ -87,7 +87,7 @@ func TestPasswordOldParamsKeepVerifying(t *testing.T) {
 // "somesaltsomesalt", m=64, t=1, p=1) so that a change of format (or of
 // parameters read back) breaks the test.
 func TestPasswordKnownVector(t *testing.T) {
-	h := NewPasswordHasher(fastParams)
+	h := NewPasswordHasher(fastArgon2Params)
 	enc, err := h.hashWithSalt("password", []byte("somesaltsomesalt"))
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func TestPasswordKnownVector(t *testing.T) {
 }
 
 func TestPasswordMalformed(t *testing.T) {
-	h := NewPasswordHasher(fastParams)
+	h := NewPasswordHasher(fastArgon2Params)
 	good, err := h.Hash("pw")
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestPasswordBadConfiguredParams(t *testing.T) {
 }
 
 func TestPasswordDummyAndConcurrency(t *testing.T) {
-	h := NewPasswordHasher(fastParams)
+	h := NewPasswordHasher(fastArgon2Params)
 	enc, err := h.Hash("pw")
 	if err != nil {
 		t.Fatal(err)
@@ -209,7 +209,7 @@ func TestPasswordDummyAndConcurrency(t *testing.T) {
 }
 
 func FuzzVerifyPassword(f *testing.F) {
-	h := NewPasswordHasher(fastParams)
+	h := NewPasswordHasher(fastArgon2Params)
 	good, err := h.Hash("pw")
 	if err != nil {
 		f.Fatal(err)

@@ -7,30 +7,30 @@ import (
 	"time"
 )
 
-// fakeClock is a settable clock for tests.
-type fakeClock struct {
+// throttleTestClock is a settable clock for tests.
+type throttleTestClock struct {
 	mu sync.Mutex
 	t  time.Time
 }
 
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+func newThrottleTestClock() *throttleTestClock {
+	return &throttleTestClock{t: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
 }
 
-func (c *fakeClock) Now() time.Time {
+func (c *throttleTestClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
 }
 
-func (c *fakeClock) Advance(d time.Duration) {
+func (c *throttleTestClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
 }
 
 func TestThrottleLocksAfterMaxFailures(t *testing.T) {
-	clk := newFakeClock()
+	clk := newThrottleTestClock()
 	th := NewThrottle(5, 15*time.Minute, clk.Now)
 	keys := []string{"user:alice", "ip:192.0.2.1"}
 	for i := range 5 {
@@ -70,7 +70,7 @@ func TestThrottleLocksAfterMaxFailures(t *testing.T) {
 }
 
 func TestThrottleAnyKeyLocks(t *testing.T) {
-	clk := newFakeClock()
+	clk := newThrottleTestClock()
 	th := NewThrottle(3, time.Minute, clk.Now)
 	for range 3 {
 		th.Failure("ip:10.0.0.1")
@@ -95,7 +95,7 @@ func TestThrottleAnyKeyLocks(t *testing.T) {
 }
 
 func TestThrottleSuccessClears(t *testing.T) {
-	clk := newFakeClock()
+	clk := newThrottleTestClock()
 	th := NewThrottle(2, time.Minute, clk.Now)
 	th.Failure("user:a", "ip:1")
 	th.Failure("user:a", "ip:1")
@@ -116,7 +116,7 @@ func TestThrottleSuccessClears(t *testing.T) {
 }
 
 func TestThrottleKeysIndependent(t *testing.T) {
-	clk := newFakeClock()
+	clk := newThrottleTestClock()
 	th := NewThrottle(1, time.Minute, clk.Now)
 	th.Failure("user:a")
 	if ok, _ := th.Allowed("user:a"); ok {
@@ -151,7 +151,7 @@ func TestThrottleDefaults(t *testing.T) {
 }
 
 func TestThrottleMemoryBounded(t *testing.T) {
-	clk := newFakeClock()
+	clk := newThrottleTestClock()
 	th := NewThrottle(3, time.Minute, clk.Now)
 	th.maxKeys = 100
 	for i := range 1000 {
@@ -196,7 +196,7 @@ func TestThrottleMemoryBounded(t *testing.T) {
 }
 
 func TestThrottleConcurrent(t *testing.T) {
-	clk := newFakeClock()
+	clk := newThrottleTestClock()
 	th := NewThrottle(5, time.Minute, clk.Now)
 	var wg sync.WaitGroup
 	for g := range 16 {
