@@ -26,8 +26,9 @@ func (s *Server) serveAccount(w http.ResponseWriter, r *http.Request) {
 	page := AccountPage{UserName: user.Name, Notice: noticeText(r.URL.Query().Get("notice"))}
 	for _, c := range consents {
 		app := AppView{ClientID: c.ClientID, ClientName: c.ClientID, Scopes: s.scopeViews(c.Scopes), GrantedAt: c.UpdatedAt}
-		if cl, err := s.store.GetClient(ctx, c.ClientID); err == nil {
+		if cl, err := s.client(ctx, c.ClientID); err == nil {
 			app.ClientName = clientDisplayName(cl)
+			app.ClientHost = cimdHost(cl)
 			if len(cl.RedirectURIs) > 0 {
 				app.RedirectHost = redirectHost(cl.RedirectURIs[0])
 			}

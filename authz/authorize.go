@@ -62,8 +62,10 @@ func (s *Server) checkAuthorize(ctx context.Context, q url.Values) (*authzReques
 	if clientID == "" {
 		return nil, page("The request has no client_id.")
 	}
-	client, err := s.store.GetClient(ctx, clientID)
-	if errors.Is(err, store.ErrNotFound) {
+	client, err := s.client(ctx, clientID)
+	if ce, ok := errors.AsType[*cimdError](err); ok {
+		return nil, &authorizeError{Error: &Error{Code: codeInvalidClient, Status: http.StatusBadRequest, Description: ce.Description()}}
+	} else if errors.Is(err, store.ErrNotFound) {
 		return nil, &authorizeError{Error: newError(http.StatusBadRequest, codeInvalidClient, "This application is not registered here (unknown client_id). It may have been removed; the app should register again.")}
 	} else if err != nil {
 		return nil, &authorizeError{Error: &Error{Code: codeServerError, Status: http.StatusInternalServerError, Description: "The server could not look up the application.", Err: err}}
@@ -138,6 +140,16 @@ func (s *Server) checkAuthorize(ctx context.Context, q url.Values) (*authzReques
 	ar.Query.Set("scope", strings.Join(ar.Scopes, " "))
 	ar.Prompt = strings.Fields(q.Get("prompt"))
 	return ar, nil
+}
+
+// client returns the client with this client_id: a stored one or, for a
+// client_id URL, the one its Client ID Metadata Document describes. An
+// unknown client is store.ErrNotFound; a client_id URL that cannot be used
+// is a *cimdError saying why. The pages (authorization, consent, sign-in,
+// account) look clients up only through here. The client must not be
+// modified.
+func (s *Server) client(ctx context.Context, id string) (*store.Client, error) {
+	return s.storage.lookupClient(ctx, id)
 }
 
 // fositeAuthorize runs fosite's own validation of the normalised request

@@ -17,6 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/mcpauthz/mcpauthz/authz/fetch"
 	"github.com/mcpauthz/mcpauthz/store"
 )
 
@@ -81,6 +82,16 @@ type ClientMetadata struct {
 	// DPoPBoundAccessTokens makes DPoP mandatory for this client: every
 	// token request must carry a proof (RFC 9449 §5.2); OPTIONAL.
 	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
+	// JWKS is the client's JWK Set (RFC 7591 §2), compact JSON, for
+	// private_key_jwt (RFC 7523); kept only for such a client.
+	JWKS json.RawMessage `json:"jwks,omitempty"`
+	// JWKSURI is where the client publishes its JWK Set, for
+	// private_key_jwt; kept only for such a client. Exactly one of JWKS and
+	// JWKSURI is set for a private_key_jwt client.
+	JWKSURI string `json:"jwks_uri,omitempty"`
+	// TokenEndpointAuthSigningAlg, when set, is the only JWS algorithm the
+	// client's assertions may use (ES256, EdDSA, PS256 or RS256).
+	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty"`
 }
 
 // MetadataPolicy is the part of the server's configuration that decides
@@ -93,6 +104,9 @@ type MetadataPolicy struct {
 	// AllowedRedirectHosts, when not empty, limits the hosts of https
 	// redirect URIs (see ValidateRedirectURI).
 	AllowedRedirectHosts []string
+	// AllowLoopbackFetch is the fetcher's development switch: a jwks_uri
+	// on a loopback address (http too) is then acceptable.
+	AllowLoopbackFetch bool
 }
 
 // metadataPolicy returns the MetadataPolicy of cfg.
@@ -100,6 +114,7 @@ func metadataPolicy(cfg Config) MetadataPolicy {
 	p := MetadataPolicy{
 		DefaultScopes:        cfg.DefaultScopes,
 		AllowedRedirectHosts: cfg.Registration.AllowedRedirectHosts,
+		AllowLoopbackFetch:   cfg.FetchAllowLoopback,
 	}
 	for _, s := range cfg.Scopes {
 		p.Scopes = append(p.Scopes, s.Name)
@@ -114,12 +129,17 @@ func metadataPolicy(cfg Config) MetadataPolicy {
 // §3.2.2), with a description naming the field at fault.
 //
 // The body must be a single JSON object. Members with an unknown name
-// (including client_id and client_secret, jwks, software_statement and
+// (including client_id and client_secret, software_statement and
 // localized "client_name#fr" variants) are ignored (RFC 7591 §2); a member
 // whose value is null counts as absent; a known member of the wrong JSON
 // type is an error. Rules beyond the field comments of ClientMetadata:
 //
-//   - private_key_jwt is not supported yet;
+//   - private_key_jwt (RFC 7523) needs the client's public keys, in jwks
+//     or jwks_uri (one of them, RFC 7591 §2); jwks must hold a usable
+//     public signing key and no private one, jwks_uri must be an https URL
+//     the server's fetcher may fetch; token_endpoint_auth_signing_alg, if
+//     given, is one of ES256, EdDSA, PS256, RS256. Other clients' jwks,
+//     jwks_uri and token_endpoint_auth_signing_alg are ignored;
 //   - refresh_token requires authorization_code, which requires at least
 //     one redirect URI;
 //   - scope values must be known to p; offline_access is accepted and
@@ -143,24 +163,29 @@ func ParseClientMetadata(body []byte, p MetadataPolicy) (*ClientMetadata, error)
 // decodeJSONObject decodes body, which must hold exactly one JSON object,
 // into its raw members.
 func decodeJSONObject(body []byte) (map[string]json.RawMessage, error) {
+	return decodeJSONObjectAs(body, "the request body")
+}
+
+// decodeJSONObjectAs is decodeJSONObject for body called what in errors.
+func decodeJSONObjectAs(body []byte, what string) (map[string]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var fields map[string]json.RawMessage
 	if err := dec.Decode(&fields); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case errors.Is(err, io.EOF):
-			return nil, metadataError("the request body is empty: send the client metadata as a JSON object")
+			return nil, metadataError("%s is empty: send the client metadata as a JSON object", what)
 		case errors.As(err, &typeErr):
-			return nil, metadataError("the request body must be a JSON object")
+			return nil, metadataError("%s must be a JSON object", what)
 		default:
-			return nil, metadataError("the request body is not valid JSON: %v", err)
+			return nil, metadataError("%s is not valid JSON: %v", what, err)
 		}
 	}
 	if fields == nil {
-		return nil, metadataError("the request body must be a JSON object")
+		return nil, metadataError("%s must be a JSON object", what)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return nil, metadataError("the request body must hold a single JSON object and nothing after it")
+		return nil, metadataError("%s must hold a single JSON object and nothing after it", what)
 	}
 	return fields, nil
 }
@@ -185,12 +210,17 @@ func clientMetadataFromFields(fields map[string]json.RawMessage, p MetadataPolic
 		SoftwareVersion:         f.str("software_version"),
 		ApplicationType:         f.str("application_type"),
 		DPoPBoundAccessTokens:   f.boolean("dpop_bound_access_tokens"),
+		JWKS:                    f.object("jwks"),
+		JWKSURI:                 f.str("jwks_uri"),
+
+		TokenEndpointAuthSigningAlg: f.str("token_endpoint_auth_signing_alg"),
 	}
 	if f.err != nil {
 		return nil, f.err
 	}
 	for _, check := range []func(*ClientMetadata, MetadataPolicy) error{
 		checkAuthMethod,
+		checkClientKeys,
 		checkGrantAndResponseTypes,
 		checkRedirectURIs,
 		checkScope,
@@ -208,11 +238,61 @@ func checkAuthMethod(m *ClientMetadata, _ MetadataPolicy) error {
 	switch m.TokenEndpointAuthMethod {
 	case "":
 		m.TokenEndpointAuthMethod = "client_secret_basic"
-	case "none", "client_secret_basic", "client_secret_post":
-	case "private_key_jwt":
-		return metadataError("token_endpoint_auth_method private_key_jwt is not supported yet; use none, client_secret_basic or client_secret_post")
+	case "none", "client_secret_basic", "client_secret_post", "private_key_jwt":
 	default:
-		return metadataError("token_endpoint_auth_method %s is not supported; use none, client_secret_basic or client_secret_post", quoteForError(m.TokenEndpointAuthMethod))
+		return metadataError("token_endpoint_auth_method %s is not supported; use none, client_secret_basic, client_secret_post or private_key_jwt", quoteForError(m.TokenEndpointAuthMethod))
+	}
+	return nil
+}
+
+// usesSecret reports whether a client authenticating with method gets a
+// client secret.
+func usesSecret(method string) bool {
+	return method == "client_secret_basic" || method == "client_secret_post"
+}
+
+// authKind groups token endpoint authentication methods into those a
+// client may switch between: none, secret or key.
+func authKind(method string) string {
+	switch {
+	case method == "none":
+		return "none"
+	case usesSecret(method):
+		return "secret"
+	default:
+		return "key"
+	}
+}
+
+// checkClientKeys checks the keys of a private_key_jwt client (RFC 7523
+// §2.2, RFC 7591 §2) and drops jwks, jwks_uri and
+// token_endpoint_auth_signing_alg from any other client. It is pure: a
+// jwks_uri is checked with fetch.CheckURL, never fetched.
+func checkClientKeys(m *ClientMetadata, p MetadataPolicy) error {
+	if m.TokenEndpointAuthMethod != "private_key_jwt" {
+		m.JWKS, m.JWKSURI, m.TokenEndpointAuthSigningAlg = nil, "", ""
+		return nil
+	}
+	switch {
+	case len(m.JWKS) == 0 && m.JWKSURI == "":
+		return metadataError("token_endpoint_auth_method private_key_jwt needs the client's public keys: send jwks or jwks_uri")
+	case len(m.JWKS) > 0 && m.JWKSURI != "":
+		return metadataError("send jwks or jwks_uri, not both (RFC 7591 §2)")
+	case len(m.JWKS) > 0:
+		if _, err := parseJWKS(m.JWKS); err != nil {
+			return metadataError("jwks cannot be used: %v", err)
+		}
+	default:
+		if _, err := fetch.CheckURL(m.JWKSURI, p.AllowLoopbackFetch); err != nil {
+			reason := "it is not a URL the server may fetch"
+			if fe, ok := errors.AsType[*fetch.Error](err); ok {
+				reason = fe.Reason
+			}
+			return metadataError("jwks_uri %s cannot be used: %s", quoteForError(m.JWKSURI), reason)
+		}
+	}
+	if a := m.TokenEndpointAuthSigningAlg; a != "" && !supportedAssertionAlg(a) {
+		return metadataError("token_endpoint_auth_signing_alg %s is not supported; use one of %s", quoteForError(a), strings.Join(clientAssertionAlgNames(), ", "))
 	}
 	return nil
 }
@@ -405,8 +485,10 @@ func checkInfoURL(field, raw string) error {
 // ClientName), RedirectURIs, GrantTypes, ResponseTypes, Scopes,
 // TokenEndpointAuthMethod and Metadata, a JSON object holding the
 // descriptive fields (client_name as given, client_uri, logo_uri, tos_uri,
-// policy_uri, contacts, software_id, software_version, application_type).
-// The ID, secrets, Source, Introspect and times are left to the caller.
+// policy_uri, contacts, software_id, software_version, application_type,
+// dpop_bound_access_tokens) and the keys of a private_key_jwt client (jwks,
+// jwks_uri, token_endpoint_auth_signing_alg). The ID, secrets, Source,
+// Introspect and times are left to the caller.
 func (m *ClientMetadata) ApplyTo(c *store.Client) {
 	c.Name = m.ClientName
 	if c.Name == "" {
@@ -428,7 +510,10 @@ func (m *ClientMetadata) ApplyTo(c *store.Client) {
 		SoftwareVersion: m.SoftwareVersion,
 		ApplicationType: m.ApplicationType,
 		DPoPBound:       m.DPoPBoundAccessTokens,
-	}) // cannot fail: strings and string slices only
+		JWKS:            m.JWKS,
+		JWKSURI:         m.JWKSURI,
+		SigningAlg:      m.TokenEndpointAuthSigningAlg,
+	}) // cannot fail: strings, string slices and valid JSON only
 }
 
 // ClientMetadataOf returns the registered metadata of c, the inverse of
@@ -461,6 +546,11 @@ func ClientMetadataOf(c *store.Client) (*ClientMetadata, error) {
 	m.SoftwareVersion = d.SoftwareVersion
 	m.ApplicationType = d.ApplicationType
 	m.DPoPBoundAccessTokens = d.DPoPBound
+	if len(d.JWKS) > 0 {
+		m.JWKS = d.JWKS
+	}
+	m.JWKSURI = d.JWKSURI
+	m.TokenEndpointAuthSigningAlg = d.SigningAlg
 	return m, nil
 }
 
@@ -476,6 +566,24 @@ type descriptiveMetadata struct {
 	SoftwareVersion string   `json:"software_version,omitempty"`
 	ApplicationType string   `json:"application_type,omitempty"`
 	DPoPBound       bool     `json:"dpop_bound_access_tokens,omitempty"`
+	// The keys of a private_key_jwt client.
+	JWKS       json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI    string          `json:"jwks_uri,omitempty"`
+	SigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
+}
+
+// clientKeys returns the keys of a private_key_jwt client: its JWK Set
+// or the URL of one, and the one signing algorithm it registered ("" for
+// any supported one).
+func clientKeys(c *store.Client) (jwks json.RawMessage, jwksURI, alg string) {
+	if len(c.Metadata) == 0 {
+		return nil, "", ""
+	}
+	var d descriptiveMetadata
+	if json.Unmarshal(c.Metadata, &d) != nil {
+		return nil, "", ""
+	}
+	return d.JWKS, d.JWKSURI, d.SigningAlg
 }
 
 // clientRequiresDPoP reports whether c registered dpop_bound_access_tokens.
@@ -525,6 +633,28 @@ func (f *fieldReader) boolean(name string) bool {
 		return false
 	}
 	return b != nil && *b
+}
+
+// object returns the JSON object member name, compacted, or nil if absent
+// or null.
+func (f *fieldReader) object(name string) json.RawMessage {
+	raw, ok := f.fields[name]
+	if !ok || f.err != nil || string(raw) == "null" {
+		return nil
+	}
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &probe); err != nil || probe == nil {
+		f.err = metadataError("%s must be a JSON object", name)
+		return nil
+	}
+	// json.Marshal compacts it as it will be stored and echoed (with HTML
+	// characters escaped), so that the stored form is a fixed point.
+	out, err := json.Marshal(raw)
+	if err != nil {
+		f.err = metadataError("%s must be a JSON object", name)
+		return nil
+	}
+	return out
 }
 
 // strList returns the array-of-strings member name, or nil if absent or

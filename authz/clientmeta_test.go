@@ -222,7 +222,7 @@ func TestParseClientMetadataErrors(t *testing.T) {
 		{"contacts object", `{` + redirect + `,"contacts":{}}`, nil, codeInvalidClientMetadata, "contacts must be an array of strings"},
 		{"auth method bool", `{` + redirect + `,"token_endpoint_auth_method":true}`, nil, codeInvalidClientMetadata, "token_endpoint_auth_method must be a string"},
 
-		{"private_key_jwt", `{` + redirect + `,"token_endpoint_auth_method":"private_key_jwt"}`, nil, codeInvalidClientMetadata, "private_key_jwt is not supported"},
+		{"private_key_jwt without keys", `{` + redirect + `,"token_endpoint_auth_method":"private_key_jwt"}`, nil, codeInvalidClientMetadata, "send jwks or jwks_uri"},
 		{"tls auth", `{` + redirect + `,"token_endpoint_auth_method":"tls_client_auth"}`, nil, codeInvalidClientMetadata, "tls_client_auth"},
 		{"implicit grant", `{` + redirect + `,"grant_types":["implicit"]}`, nil, codeInvalidClientMetadata, "implicit"},
 		{"password grant", `{` + redirect + `,"grant_types":["password"]}`, nil, codeInvalidClientMetadata, `"password" is not supported`},
@@ -293,6 +293,8 @@ func TestClientMetadataStoreRoundTrip(t *testing.T) {
 		  "contacts":["x@a.example"],"software_id":"id","software_version":"1","application_type":"web",
 		  "scope":"docs:write","token_endpoint_auth_method":"client_secret_post"}`,
 		`{"redirect_uris":["http://127.0.0.1/"],"token_endpoint_auth_method":"none"}`,
+		`{"grant_types":["client_credentials"],"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"https://a.example/jwks.json","token_endpoint_auth_signing_alg":"EdDSA"}`,
+		`{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"<1>","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}}`,
 	} {
 		md, err := ParseClientMetadata([]byte(body), testMetadataPolicy)
 		if err != nil {
@@ -401,7 +403,7 @@ func checkAcceptedMetadata(t *testing.T, md *ClientMetadata) {
 	if md.TokenEndpointAuthMethod == "none" && slices.Contains(md.GrantTypes, "client_credentials") {
 		t.Fatal("public client with client_credentials")
 	}
-	if !slices.Contains([]string{"none", "client_secret_basic", "client_secret_post"}, md.TokenEndpointAuthMethod) {
+	if !slices.Contains([]string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"}, md.TokenEndpointAuthMethod) {
 		t.Fatalf("accepted auth method %q", md.TokenEndpointAuthMethod)
 	}
 	for _, s := range strings.Fields(md.Scope) {
@@ -411,6 +413,9 @@ func checkAcceptedMetadata(t *testing.T, md *ClientMetadata) {
 	}
 	if md.Scope == "" {
 		t.Fatal("empty scope")
+	}
+	if keyed := len(md.JWKS) > 0 || md.JWKSURI != ""; keyed != (md.TokenEndpointAuthMethod == "private_key_jwt") {
+		t.Fatalf("auth method %s with jwks %s jwks_uri %q", md.TokenEndpointAuthMethod, md.JWKS, md.JWKSURI)
 	}
 	for _, u := range []string{md.ClientURI, md.LogoURI, md.TOSURI, md.PolicyURI} {
 		if u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {

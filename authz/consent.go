@@ -43,7 +43,10 @@ func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, sess *sessio
 		Resource:     ar.Resource,
 		ConsentID:    id,
 		UserName:     user.Name,
-		Unverified:   ar.Client.Source != "cli",
+		Unverified:   ar.Client.Source != "cli" && ar.Client.Source != ClientSourceCIMD,
+		ClientHost:   cimdHost(ar.Client),
+		Verified:     ar.Client.Source == ClientSourceCIMD,
+		LogoURI:      cimdLogo(ar.Client),
 		Scopes:       s.scopeViews(ar.Scopes),
 	})
 }

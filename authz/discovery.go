@@ -21,8 +21,18 @@ type Metadata struct {
 	GrantTypesSupported                        []string `json:"grant_types_supported"`
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported"`
 	TokenEndpointAuthMethodsSupported          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
 	RevocationEndpointAuthMethodsSupported     []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
-	IntrospectionEndpointAuthMethodsSupported  []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
+	// RevocationEndpointAuthSigningAlgValuesSupported and its introspection
+	// twin list the private_key_jwt algorithms there (RFC 8414 §2).
+	RevocationEndpointAuthSigningAlgValuesSupported    []string `json:"revocation_endpoint_auth_signing_alg_values_supported,omitempty"`
+	IntrospectionEndpointAuthMethodsSupported          []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
+	IntrospectionEndpointAuthSigningAlgValuesSupported []string `json:"introspection_endpoint_auth_signing_alg_values_supported,omitempty"`
+	// ClientIDMetadataDocumentSupported says client_ids may be https URLs
+	// of Client ID Metadata Documents; omitted when they are turned off.
+	// Claude uses them only if "none" is among
+	// token_endpoint_auth_methods_supported too.
+	ClientIDMetadataDocumentSupported          bool     `json:"client_id_metadata_document_supported,omitempty"`
 	AuthorizationResponseIssParameterSupported bool     `json:"authorization_response_iss_parameter_supported"`
 	ServiceDocumentation                       string   `json:"service_documentation,omitempty"`
 	DPoPSigningAlgValuesSupported              []string `json:"dpop_signing_alg_values_supported,omitempty"`
@@ -41,18 +51,24 @@ func (s *Server) Metadata() Metadata {
 		ResponseModesSupported:                     []string{"query"},
 		GrantTypesSupported:                        s.grantTypes(),
 		CodeChallengeMethodsSupported:              []string{"S256"},
-		TokenEndpointAuthMethodsSupported:          []string{"none", "client_secret_basic", "client_secret_post"},
-		RevocationEndpointAuthMethodsSupported:     []string{"none", "client_secret_basic", "client_secret_post"},
+		TokenEndpointAuthMethodsSupported:          []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
+		TokenEndpointAuthSigningAlgValuesSupported: clientAssertionAlgNames(),
+		RevocationEndpointAuthMethodsSupported:     []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
 		AuthorizationResponseIssParameterSupported: true,
 		ServiceDocumentation:                       iss + "/",
 		JWKSURI:                                    iss + "/jwks",
 		IntrospectionEndpoint:                      iss + "/introspect",
-		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic", "client_secret_post"},
+		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
 		DPoPSigningAlgValuesSupported:              s.dpop.Algorithms(),
 	}
+	m.RevocationEndpointAuthSigningAlgValuesSupported = clientAssertionAlgNames()
+	m.IntrospectionEndpointAuthSigningAlgValuesSupported = clientAssertionAlgNames()
 	if s.cfg.Registration.Mode != RegistrationOff {
 		m.RegistrationEndpoint = iss + "/register"
 	}
+	// "none" is always listed above: metadata-document clients are mostly
+	// public.
+	m.ClientIDMetadataDocumentSupported = s.cfg.CIMD.enabled()
 	for _, sc := range s.cfg.Scopes {
 		m.ScopesSupported = append(m.ScopesSupported, sc.Name)
 	}

@@ -28,6 +28,8 @@ type fositeStore struct {
 	now   func() time.Time
 	// audience returns the resources a client may get tokens for.
 	audience []string
+	// cimd resolves client_id URLs (Client ID Metadata Documents).
+	cimd *cimdResolver
 }
 
 var (
@@ -40,10 +42,14 @@ var (
 // (code, code_verifier, refresh_token, client_secret, assertions) is dropped.
 var formKeep = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method", "resource", "audience", "grant_type", "dpop_jkt", "nonce"}
 
-// GetClient implements fosite.ClientManager.
+// GetClient implements fosite.ClientManager. It decorates the clients
+// table with Client ID Metadata Documents: a client_id that is a URL is
+// looked up through its document (lookupClient), never in the table. An
+// unknown client, and a URL whose document cannot be used (wrapping the
+// *cimdError that says why), are fosite.ErrNotFound.
 func (f *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	c, err := f.st.GetClient(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	c, err := f.lookupClient(ctx, id)
+	if _, ok := errors.AsType[*cimdError](err); ok || errors.Is(err, store.ErrNotFound) {
 		return nil, fosite.ErrNotFound.WithWrap(err)
 	} else if err != nil {
 		return nil, err
@@ -55,13 +61,30 @@ func (f *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 	return fc, nil
 }
 
+// lookupClient returns the client with this client_id: for a URL, the
+// client its metadata document describes (or a *cimdError), and otherwise
+// the stored client (or store.ErrNotFound). Every lookup of a client by
+// its ID goes through here, so that CIMD clients are found everywhere. The
+// returned client must not be modified.
+func (f *fositeStore) lookupClient(ctx context.Context, id string) (*store.Client, error) {
+	if isURLClientID(id) {
+		if f.cimd == nil {
+			return nil, &cimdError{URL: id, Reason: "this server does not accept Client ID Metadata Documents"}
+		}
+		return f.cimd.client(ctx, id)
+	}
+	return f.st.GetClient(ctx, id)
+}
+
 // ClientAssertionJWTValid implements fosite.ClientManager (private_key_jwt
 // replay check).
 func (f *fositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) error {
 	return nil // UseNonce in SetClientAssertionJWT is the atomic check
 }
 
-// SetClientAssertionJWT implements fosite.ClientManager.
+// SetClientAssertionJWT implements fosite.ClientManager: it records jti
+// until exp, atomically, and returns fosite.ErrJTIKnown if it was recorded
+// before. authenticateAssertion calls it with a per-client key.
 func (f *fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
 	if err := f.st.UseNonce(ctx, "client_assertion:"+jti, exp); errors.Is(err, store.ErrReplay) {
 		return fosite.ErrJTIKnown

@@ -69,7 +69,7 @@ func (s *Server) loginContext(ctx context.Context, ret string) LoginPage {
 		return lp
 	}
 	q := u.Query()
-	c, err := s.store.GetClient(ctx, q.Get("client_id"))
+	c, err := s.client(ctx, q.Get("client_id"))
 	if err != nil {
 		return lp
 	}

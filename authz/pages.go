@@ -51,7 +51,15 @@ type ConsentPage struct {
 	UserName     string
 	// Unverified marks a name the client chose itself (dynamic registration).
 	Unverified bool
-	Scopes     []ScopeView
+	// Verified marks a client whose identity is the host its Client ID
+	// Metadata Document was fetched from, ClientHost; it is shown as the
+	// heading ("chatgpt.com wants access"), the name only beside it.
+	Verified   bool
+	ClientHost string
+	// LogoURI is the client's logo, set only for a Verified client whose
+	// logo_uri is https on ClientHost itself.
+	LogoURI string
+	Scopes  []ScopeView
 }
 
 // ScopeView is a scope in plain words.
@@ -94,6 +102,7 @@ type DocumentPage struct {
 type AppView struct {
 	ClientID     string
 	ClientName   string
+	ClientHost   string // the verified host of a metadata-document client
 	RedirectHost string
 	Scopes       []ScopeView
 	GrantedAt    time.Time
@@ -140,7 +149,7 @@ func NewPages(issuer string) (*Pages, error) {
 	}
 	samples := map[string]any{
 		"login":    LoginPage{},
-		"consent":  ConsentPage{},
+		"consent":  ConsentPage{Verified: true, ClientHost: "app.example", LogoURI: "https://app.example/logo.png"},
 		"error":    ErrorPage{Status: http.StatusInternalServerError},
 		"home":     HomePage{},
 		"account":  AccountPage{},

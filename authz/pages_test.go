@@ -13,21 +13,21 @@ import (
 	"golang.org/x/net/html"
 )
 
-const testIssuer = "https://auth.example.com"
+const pagesTestIssuer = "https://auth.example.com"
 
 func newTestPages(t *testing.T) *Pages {
 	t.Helper()
-	p, err := NewPages(testIssuer)
+	p, err := NewPages(pagesTestIssuer)
 	if err != nil {
 		t.Fatalf("NewPages: %v", err)
 	}
 	return p
 }
 
-const evil = `<script>alert(1)</script>`
+const evilName = `<script>alert(1)</script>`
 
-// renderAll renders every page with representative data, keyed by name.
-func renderAll(t *testing.T, p *Pages, name string) map[string]*httptest.ResponseRecorder {
+// renderAllPages renders every page with representative data, keyed by name.
+func renderAllPages(t *testing.T, p *Pages, name string) map[string]*httptest.ResponseRecorder {
 	t.Helper()
 	out := map[string]*httptest.ResponseRecorder{}
 	rec := func(n string, f func(w http.ResponseWriter)) {
@@ -40,13 +40,13 @@ func renderAll(t *testing.T, p *Pages, name string) map[string]*httptest.Respons
 		p.Login(w, http.StatusOK, LoginPage{ClientName: name, RedirectHost: "app.example", Return: "/authorize?client_id=x&state=" + name, Username: name, Error: name})
 	})
 	rec("consent", func(w http.ResponseWriter) {
-		p.Consent(w, ConsentPage{ClientName: name, ClientID: "client-" + name, RedirectHost: "app.example", Resource: testIssuer + "/mcp", ConsentID: "cid-" + name, UserName: name, Unverified: true, Scopes: append(scopes, ScopeView{Name: name, Description: name})})
+		p.Consent(w, ConsentPage{ClientName: name, ClientID: "client-" + name, RedirectHost: "app.example", Resource: pagesTestIssuer + "/mcp", ConsentID: "cid-" + name, UserName: name, Unverified: true, Scopes: append(scopes, ScopeView{Name: name, Description: name})})
 	})
 	rec("error", func(w http.ResponseWriter) {
 		p.Error(w, ErrorPage{Title: name, Message: name, Status: http.StatusBadRequest})
 	})
 	rec("home", func(w http.ResponseWriter) {
-		p.Home(w, HomePage{Issuer: testIssuer, MetadataURL: testIssuer + "/.well-known/oauth-authorization-server", MCPURLs: []string{testIssuer + "/mcp"}, UserName: name})
+		p.Home(w, HomePage{Issuer: pagesTestIssuer, MetadataURL: pagesTestIssuer + "/.well-known/oauth-authorization-server", MCPURLs: []string{pagesTestIssuer + "/mcp"}, UserName: name})
 	})
 	rec("account", func(w http.ResponseWriter) {
 		p.Account(w, AccountPage{UserName: name, Notice: name, Apps: []AppView{{ClientID: "c1", ClientName: name, RedirectHost: "app.example", Scopes: scopes, GrantedAt: time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC)}}})
@@ -64,7 +64,7 @@ func TestPagesRenderWithHeaders(t *testing.T) {
 		"account": "<title>Connected apps — mcpauthz</title>",
 	}
 	wantStatus := map[string]int{"error": http.StatusBadRequest}
-	for name, w := range renderAll(t, p, "Alice") {
+	for name, w := range renderAllPages(t, p, "Alice") {
 		t.Run(name, func(t *testing.T) {
 			want := http.StatusOK
 			if s, ok := wantStatus[name]; ok {
@@ -98,7 +98,7 @@ func TestPagesRenderWithHeaders(t *testing.T) {
 			if !strings.Contains(body, titles[name]) {
 				t.Errorf("body lacks %q", titles[name])
 			}
-			if !strings.Contains(body, testIssuer) {
+			if !strings.Contains(body, pagesTestIssuer) {
 				t.Errorf("body lacks the issuer")
 			}
 			if !strings.Contains(body, `<meta name="viewport"`) || !strings.Contains(body, "/static/style.css?v=") {
@@ -107,16 +107,16 @@ func TestPagesRenderWithHeaders(t *testing.T) {
 			if strings.Contains(strings.ToLower(body), "<script") {
 				t.Errorf("page has a script element")
 			}
-			checkAccessible(t, body)
+			checkPageAccessible(t, body)
 		})
 	}
 }
 
 func TestPagesEscapeValues(t *testing.T) {
 	p := newTestPages(t)
-	for name, w := range renderAll(t, p, evil) {
+	for name, w := range renderAllPages(t, p, evilName) {
 		body := w.Body.String()
-		if strings.Contains(body, evil) || strings.Contains(strings.ToLower(body), "<script") {
+		if strings.Contains(body, evilName) || strings.Contains(strings.ToLower(body), "<script") {
 			t.Errorf("%s: raw script in body:\n%s", name, body)
 		}
 		if !strings.Contains(body, "&lt;script&gt;alert(1)&lt;/script&gt;") {
@@ -125,10 +125,10 @@ func TestPagesEscapeValues(t *testing.T) {
 	}
 }
 
-// checkAccessible parses the page and checks the structural rules the
+// checkPageAccessible parses the page and checks the structural rules the
 // templates promise: one <main>, heading levels without gaps starting at
 // h1, unique ids, and a <label for> for every visible form control.
-func checkAccessible(t *testing.T, body string) {
+func checkPageAccessible(t *testing.T, body string) {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(body))
 	if err != nil {
@@ -229,7 +229,7 @@ func TestLoginPage(t *testing.T) {
 		t.Error("alert shown without an error")
 	}
 	// Empty username: focus the username field.
-	if !regexpContains(body, `id="username"[^>]*autofocus`) {
+	if !pagesMatch(body, `id="username"[^>]*autofocus`) {
 		t.Error("username field not autofocused")
 	}
 
@@ -245,7 +245,7 @@ func TestLoginPage(t *testing.T) {
 	if !strings.Contains(body, `value="alice"`) {
 		t.Error("username not kept")
 	}
-	if !regexpContains(body, `id="password"[^>]*autofocus`) {
+	if !pagesMatch(body, `id="password"[^>]*autofocus`) {
 		t.Error("password field not autofocused when the username is filled in")
 	}
 	if strings.Contains(body, "Sign in to continue to") {
@@ -258,7 +258,7 @@ func TestConsentPage(t *testing.T) {
 	w := httptest.NewRecorder()
 	p.Consent(w, ConsentPage{
 		ClientName: "Claude", ClientID: "abc123", RedirectHost: "claude.ai",
-		Resource: testIssuer + "/mcp", ConsentID: "consent-1", UserName: "alice", Unverified: true,
+		Resource: pagesTestIssuer + "/mcp", ConsentID: "consent-1", UserName: "alice", Unverified: true,
 		Scopes: []ScopeView{{Name: "docs:read", Description: "Search and read the documents you can see"}},
 	})
 	body := w.Body.String()
@@ -269,7 +269,7 @@ func TestConsentPage(t *testing.T) {
 		"After you decide you will be sent to", "claude.ai",
 		"chosen by the app itself",
 		"Search and read the documents you can see", "docs:read",
-		testIssuer + "/mcp", "alice", "abc123",
+		pagesTestIssuer + "/mcp", "alice", "abc123",
 	} {
 		if !strings.Contains(body, s) {
 			t.Errorf("consent page lacks %q", s)
@@ -323,11 +323,11 @@ func TestErrorPage(t *testing.T) {
 func TestHomePage(t *testing.T) {
 	p := newTestPages(t)
 	w := httptest.NewRecorder()
-	meta := testIssuer + "/.well-known/oauth-authorization-server"
-	p.Home(w, HomePage{Issuer: testIssuer, MetadataURL: meta, MCPURLs: []string{testIssuer + "/mcp", testIssuer + "/mcp/other"}})
+	meta := pagesTestIssuer + "/.well-known/oauth-authorization-server"
+	p.Home(w, HomePage{Issuer: pagesTestIssuer, MetadataURL: meta, MCPURLs: []string{pagesTestIssuer + "/mcp", pagesTestIssuer + "/mcp/other"}})
 	body := w.Body.String()
 	for _, s := range []string{
-		"OAuth 2.1 authorization server", testIssuer + "/mcp", testIssuer + "/mcp/other", meta,
+		"OAuth 2.1 authorization server", pagesTestIssuer + "/mcp", pagesTestIssuer + "/mcp/other", meta,
 		`href="/account"`, "ChatGPT", "Claude", "Cursor", "VS Code", "MCP Inspector",
 	} {
 		if !strings.Contains(body, s) {
@@ -450,4 +450,4 @@ func TestStatic(t *testing.T) {
 	}
 }
 
-func regexpContains(s, expr string) bool { return regexp.MustCompile(expr).MatchString(s) }
+func pagesMatch(s, expr string) bool { return regexp.MustCompile(expr).MatchString(s) }

@@ -16,7 +16,11 @@ import (
 )
 
 // This file and fositestore.go are the only places that know fosite's
-// composition; everything else talks to fosite through its provider.
+// composition; everything else talks to fosite through its provider. The
+// hooks plugged in here live beside them: clientauth.go is the client
+// authentication strategy (private_key_jwt), jwks.go the JWKS fetcher
+// strategy, and fositestore.go's GetClient resolves Client ID Metadata
+// Documents (cimdresolve.go).
 
 // newProvider composes fosite: authorization code with mandatory PKCE S256,
 // refresh with rotation, revocation and introspection, opaque HMAC-SHA512/256
@@ -41,9 +45,16 @@ func (s *Server) newProvider() (*fosite.Fosite, error) {
 		IDTokenIssuer:              s.cfg.Issuer,
 		SendDebugMessagesToClients: false,
 		JWTScopeClaimKey:           jwt.JWTScopeFieldString,
+		// Every key set fosite might fetch goes through the guarded
+		// fetcher, never fosite's own HTTP client.
+		JWKSFetcherStrategy: s.jwks,
+		// Client secrets and public clients: fosite's default strategy;
+		// private_key_jwt assertions: ours (clientauth.go).
+		ClientAuthenticationStrategy: s.authenticateClient,
 	}
 	cfg := fc
-	storage := &fositeStore{st: s.store, grace: s.cfg.RefreshReuseGrace, now: s.now, audience: s.cfg.Resources}
+	storage := &fositeStore{st: s.store, grace: s.cfg.RefreshReuseGrace, now: s.now, audience: s.cfg.Resources, cimd: s.cimd}
+	s.storage = storage
 	strategy := &tokenStrategy{HMACSHAStrategy: compose.NewOAuth2HMACStrategy(cfg), jwt: s.jwt}
 	provider := fosite.NewOAuth2Provider(storage, cfg)
 
@@ -129,15 +140,41 @@ func (c *fositeClient) GetScopes() fosite.Arguments {
 func (c *fositeClient) IsPublic() bool                { return c.c.TokenEndpointAuthMethod == "none" }
 func (c *fositeClient) GetAudience() fosite.Arguments { return c.audience }
 func (c *fositeClient) GetRequestURIs() []string      { return nil }
+
+// GetJSONWebKeys returns the JWK Set of a private_key_jwt client that
+// registered one (jwks), or nil.
 func (c *fositeClient) GetJSONWebKeys() *jose.JSONWebKeySet {
-	return nil
+	raw, _, _ := clientKeys(c.c)
+	if len(raw) == 0 {
+		return nil
+	}
+	set, err := parseJWKS(raw)
+	if err != nil {
+		return nil
+	}
+	out, err := toJOSE3(set)
+	if err != nil {
+		return nil
+	}
+	return out
 }
-func (c *fositeClient) GetJSONWebKeysURI() string                { return "" }
+
+// GetJSONWebKeysURI returns the jwks_uri of a private_key_jwt client, or "".
+func (c *fositeClient) GetJSONWebKeysURI() string {
+	_, uri, _ := clientKeys(c.c)
+	return uri
+}
 func (c *fositeClient) GetRequestObjectSigningAlgorithm() string { return "" }
 func (c *fositeClient) GetTokenEndpointAuthMethod() string {
 	return c.c.TokenEndpointAuthMethod
 }
-func (c *fositeClient) GetTokenEndpointAuthSigningAlgorithm() string { return "" }
+
+// GetTokenEndpointAuthSigningAlgorithm returns the one algorithm a
+// private_key_jwt client's assertions may use, or "" for any supported one.
+func (c *fositeClient) GetTokenEndpointAuthSigningAlgorithm() string {
+	_, _, alg := clientKeys(c.c)
+	return alg
+}
 func (c *fositeClient) GetResponseModes() []fosite.ResponseModeType {
 	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery}
 }

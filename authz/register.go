@@ -24,8 +24,10 @@ package authz
 //     cannot return the secret, and they echo the registration access token
 //     the caller presented (RFC 7592 §3 requires it in the response).
 //   - PUT may switch between client_secret_basic and client_secret_post but
-//     not between a public and a confidential client: such a client
-//     registers anew. client_id_issued_at, client_secret_expires_at,
+//     not between a public client, a client with a secret and a
+//     private_key_jwt client: such a client registers anew. A
+//     private_key_jwt client gets no secret; its keys are its jwks or
+//     jwks_uri. client_id_issued_at, client_secret_expires_at,
 //     registration_access_token and registration_client_uri in a PUT body
 //     are ignored.
 //   - An unknown client, a client registered on the command line and a
@@ -137,7 +139,7 @@ func (g *registrar) register(ctx context.Context, md *ClientMetadata) (c *store.
 		RegistrationTokenHash: g.hasher.Sum([]byte(regToken)),
 	}
 	md.ApplyTo(c)
-	if md.TokenEndpointAuthMethod != "none" {
+	if usesSecret(md.TokenEndpointAuthMethod) {
 		secret = randomToken(32)
 		c.SecretHash = g.hasher.Sum([]byte(secret))
 	}
@@ -241,8 +243,8 @@ func (g *registrar) update(w http.ResponseWriter, r *http.Request, c *store.Clie
 		g.fail(w, r, err)
 		return
 	}
-	if (md.TokenEndpointAuthMethod == "none") != (c.TokenEndpointAuthMethod == "none") {
-		g.fail(w, r, metadataError("token_endpoint_auth_method cannot change between none and a client secret method (now %s); register a new client instead", c.TokenEndpointAuthMethod))
+	if authKind(md.TokenEndpointAuthMethod) != authKind(c.TokenEndpointAuthMethod) {
+		g.fail(w, r, metadataError("token_endpoint_auth_method cannot change between none, a client secret method and private_key_jwt (now %s); register a new client instead", c.TokenEndpointAuthMethod))
 		return
 	}
 	updated := *c
@@ -271,7 +273,7 @@ func (g *registrar) information(c *store.Client, md *ClientMetadata, regToken st
 		RegistrationClientURI:   g.registrationEndpoint() + "/" + url.PathEscape(c.ID),
 		ClientMetadata:          *md,
 	}
-	if c.TokenEndpointAuthMethod != "none" {
+	if usesSecret(c.TokenEndpointAuthMethod) {
 		var never int64
 		info.ClientSecretExpiresAt = &never
 	}

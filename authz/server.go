@@ -11,6 +11,7 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/mcpauthz/mcpauthz/authz/dpop"
+	"github.com/mcpauthz/mcpauthz/authz/fetch"
 	"github.com/mcpauthz/mcpauthz/store"
 )
 
@@ -34,6 +35,14 @@ type Server struct {
 	jwt       *jwtAccessTokens
 	dpop      *dpop.Verifier
 	mux       *http.ServeMux
+	// fetcher is the one outbound HTTP client for requests made on a
+	// client's behalf (metadata documents, jwks_uri), shared by cimd and
+	// jwks.
+	fetcher *fetch.Fetcher
+	cimd    *cimdResolver
+	jwks    *jwksCache
+	// storage is fosite's storage, which also looks clients up.
+	storage *fositeStore
 }
 
 // New builds a Server on st. It validates cfg, parses the page templates
@@ -74,6 +83,12 @@ func New(cfg Config, st store.Store) (*Server, error) {
 		return nil, fmt.Errorf("authz: dpop: %w", err)
 	}
 	s.sessions = s.newSessionStore()
+	s.fetcher = fetch.New(fetch.Config{AllowLoopback: cfg.FetchAllowLoopback})
+	if cfg.FetchAllowLoopback {
+		s.log.Warn("UNSAFE: fetch_allow_loopback is on: clients can make this server fetch metadata documents and jwks_uri from its own loopback addresses, over plain http too. Use it only for local development.")
+	}
+	s.cimd = newCIMDResolver(cfg, s.fetcher)
+	s.jwks = newJWKSCache(s.fetcher, cfg.Now, cfg.Logger)
 	s.reg = newRegistrar(cfg, st, s.hasher)
 	if s.provider, err = s.newProvider(); err != nil {
 		return nil, fmt.Errorf("authz: compose fosite: %w", err)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -35,7 +37,10 @@ func (e *env) client(ctx context.Context, args []string) error {
 		public     = fs.Bool("public", false, "a public client (no secret; PKCE only)")
 		introspect = fs.Bool("introspect", false, "allow this confidential client to call the introspection endpoint")
 		scope      = fs.String("scope", "", "space-separated scopes the client may request (default: the default scopes)")
-		authMethod = fs.String("auth-method", "client_secret_basic", "how a confidential client authenticates: client_secret_basic or client_secret_post")
+		authMethod = fs.String("auth-method", "client_secret_basic", "how a confidential client authenticates: client_secret_basic, client_secret_post or private_key_jwt")
+		jwksURI    = fs.String("jwks-uri", "", "private_key_jwt: the https URL of the client's JWK Set")
+		jwksFile   = fs.String("jwks-file", "", "private_key_jwt: a file holding the client's public JWK Set (or one public JWK)")
+		signingAlg = fs.String("signing-alg", "", "private_key_jwt: the one algorithm the client signs with (ES256, EdDSA, PS256, RS256; default any)")
 		redirects  listFlag
 		grants     listFlag
 	)
@@ -50,7 +55,8 @@ func (e *env) client(ctx context.Context, args []string) error {
 		if len(pos) > 0 {
 			return usageError("client add takes flags only, got %q", pos[0])
 		}
-		return e.clientAdd(ctx, &cf, clientSpec{name: *name, public: *public, introspect: *introspect, scope: *scope, authMethod: *authMethod, redirects: redirects, grants: grants})
+		return e.clientAdd(ctx, &cf, clientSpec{name: *name, public: *public, introspect: *introspect, scope: *scope, authMethod: *authMethod, redirects: redirects, grants: grants,
+			jwksURI: *jwksURI, jwksFile: *jwksFile, signingAlg: *signingAlg})
 	case "list":
 		if len(pos) > 0 {
 			return usageError("client list takes no arguments")
@@ -114,6 +120,8 @@ type clientSpec struct {
 	public            bool
 	introspect        bool
 	redirects, grants []string
+	// private_key_jwt: the client's keys, and its one signing algorithm.
+	jwksURI, jwksFile, signingAlg string
 }
 
 func (e *env) clientAdd(ctx context.Context, cf *commonFlags, sp clientSpec) error {
@@ -123,8 +131,16 @@ func (e *env) clientAdd(ctx context.Context, cf *commonFlags, sp clientSpec) err
 	if sp.public && sp.introspect {
 		return usageError("--introspect needs a confidential client (it authenticates with its secret); drop --public")
 	}
-	if sp.authMethod != "client_secret_basic" && sp.authMethod != "client_secret_post" {
-		return usageError("--auth-method %q: one of client_secret_basic, client_secret_post", sp.authMethod)
+	keyed := sp.authMethod == "private_key_jwt"
+	switch {
+	case sp.authMethod != "client_secret_basic" && sp.authMethod != "client_secret_post" && !keyed:
+		return usageError("--auth-method %q: one of client_secret_basic, client_secret_post, private_key_jwt", sp.authMethod)
+	case keyed && sp.public:
+		return usageError("--auth-method private_key_jwt is for a confidential client; drop --public")
+	case keyed && (sp.jwksURI == "") == (sp.jwksFile == ""):
+		return usageError("--auth-method private_key_jwt needs the client's public keys: exactly one of --jwks-uri URL or --jwks-file FILE")
+	case !keyed && (sp.jwksURI != "" || sp.jwksFile != "" || sp.signingAlg != ""):
+		return usageError("--jwks-uri, --jwks-file and --signing-alg go with --auth-method private_key_jwt")
 	}
 	grants := sp.grants
 	if len(grants) == 0 {
@@ -175,7 +191,11 @@ func (e *env) clientAdd(ctx context.Context, cf *commonFlags, sp clientSpec) err
 		c.ResponseTypes = []string{"code"}
 	}
 	var secret string
-	if !sp.public {
+	if keyed {
+		if err := applyClientKeys(c, sp, acfg.DefaultScopes, known, fc.FetchAllowLoopback); err != nil {
+			return err
+		}
+	} else if !sp.public {
 		master, err := fc.masterKey(func(msg string) { fmt.Fprintln(e.stderr, "mcpauthz: warning:", msg) })
 		if err != nil {
 			return err
@@ -202,4 +222,53 @@ func (e *env) clientAdd(ctx context.Context, cf *commonFlags, sp clientSpec) err
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret,omitempty"`
 	}{c.ID, secret})
+}
+
+// applyClientKeys makes c a private_key_jwt client with the keys of sp,
+// checked by the same rules as a dynamic registration's.
+func applyClientKeys(c *store.Client, sp clientSpec, defaultScopes []string, known map[string]bool, allowLoopback bool) error {
+	md := map[string]any{
+		"client_name":                c.Name,
+		"redirect_uris":              c.RedirectURIs,
+		"grant_types":                c.GrantTypes,
+		"scope":                      strings.Join(c.Scopes, " "),
+		"token_endpoint_auth_method": "private_key_jwt",
+	}
+	if sp.jwksURI != "" {
+		md["jwks_uri"] = sp.jwksURI
+	}
+	if sp.jwksFile != "" {
+		raw, err := os.ReadFile(sp.jwksFile)
+		if err != nil {
+			return fmt.Errorf("--jwks-file: %w", err)
+		}
+		var probe map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &probe); err != nil {
+			return fmt.Errorf("--jwks-file %s: not a JSON object: %w", sp.jwksFile, err)
+		}
+		if _, single := probe["kty"]; single {
+			raw = []byte(`{"keys":[` + string(raw) + `]}`) // one JWK: make it a set
+		}
+		md["jwks"] = json.RawMessage(raw)
+	}
+	if sp.signingAlg != "" {
+		md["token_endpoint_auth_signing_alg"] = sp.signingAlg
+	}
+	body, err := json.Marshal(md)
+	if err != nil {
+		return fmt.Errorf("--jwks-file: %w", err)
+	}
+	p := authz.MetadataPolicy{DefaultScopes: defaultScopes, AllowLoopbackFetch: allowLoopback}
+	for s := range known {
+		p.Scopes = append(p.Scopes, s)
+	}
+	parsed, err := authz.ParseClientMetadata(body, p)
+	if err != nil {
+		if e, ok := errors.AsType[*authz.Error](err); ok {
+			return errors.New(e.Description)
+		}
+		return err
+	}
+	parsed.ApplyTo(c)
+	return nil
 }

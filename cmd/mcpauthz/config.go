@@ -59,6 +59,12 @@ type FileConfig struct {
 		Require      bool `yaml:"require"`
 		RequireNonce bool `yaml:"require_nonce"`
 	} `yaml:"dpop"`
+	// CIMD is the policy for Client ID Metadata Documents (client_ids
+	// that are https URLs).
+	CIMD struct {
+		Mode         string   `yaml:"mode"`
+		AllowedHosts []string `yaml:"allowed_hosts"`
+	} `yaml:"cimd"`
 	MCP struct {
 		Path string `yaml:"path"`
 		// Resource-only mode: serve the MCP resource against a remote
@@ -76,6 +82,9 @@ type FileConfig struct {
 		RateLimitBurst            int           `yaml:"rate_limit_burst"`
 		SearchLimit               int           `yaml:"search_limit"`
 	} `yaml:"mcp"`
+	// FetchAllowLoopback is the UNSAFE development switch of the outbound
+	// fetcher (flag --fetch-allow-loopback on serve).
+	FetchAllowLoopback bool `yaml:"fetch_allow_loopback"`
 }
 
 // ScopeConfig is a scope in the file.
@@ -95,6 +104,7 @@ func defaultFileConfig() FileConfig {
 	fc := FileConfig{Addr: defaultAddr, Issuer: defaultIssuer, DB: defaultDB, LogLevel: "info", LogFormat: "text"}
 	fc.MCP.Path = "/mcp"
 	fc.Tokens.Format = authz.TokenFormatJWT
+	fc.CIMD.Mode = authz.CIMDOpen
 	fc.MCP.ResourceName = mcpres.DefaultResourceName
 	fc.MCP.RateLimitPerMinute = mcpres.DefaultRateLimitPerMinute
 	fc.MCP.RateLimitBurst = mcpres.DefaultRateLimitBurst
@@ -334,9 +344,11 @@ func (fc FileConfig) authzConfig(secrets *authz.Secrets) authz.Config {
 			InitialAccessToken:   fc.Registration.InitialAccessToken,
 			AllowedRedirectHosts: fc.Registration.AllowedRedirectHosts,
 		},
-		Login:   authz.LoginPolicy{MaxFailures: fc.Login.MaxFailures, Window: fc.Login.Window},
-		DPoP:    authz.DPoPPolicy{Require: fc.DPoP.Require, RequireNonce: fc.DPoP.RequireNonce},
-		Secrets: secrets,
+		Login:              authz.LoginPolicy{MaxFailures: fc.Login.MaxFailures, Window: fc.Login.Window},
+		DPoP:               authz.DPoPPolicy{Require: fc.DPoP.Require, RequireNonce: fc.DPoP.RequireNonce},
+		CIMD:               authz.CIMDPolicy{Mode: fc.CIMD.Mode, AllowedHosts: fc.CIMD.AllowedHosts},
+		FetchAllowLoopback: fc.FetchAllowLoopback,
+		Secrets:            secrets,
 	}
 	for _, s := range fc.Scopes {
 		c.Scopes = append(c.Scopes, authz.Scope{Name: s.Name, Description: s.Description})

@@ -30,6 +30,7 @@ func TestExampleConfigIsTheDefaults(t *testing.T) {
 	norm := func(fc FileConfig) FileConfig {
 		fc.Resources, fc.Scopes, fc.DefaultScopes, fc.Registration.AllowedRedirectHosts = nil, nil, nil, nil
 		fc.MCP.AllowedHosts, fc.MCP.AllowedOrigins = nil, nil
+		fc.CIMD.AllowedHosts = nil
 		return fc
 	}
 	if got := norm(fc); !reflect.DeepEqual(got, norm(want)) {

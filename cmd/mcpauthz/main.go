@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 )
 
@@ -30,9 +31,10 @@ type env struct {
 const usage = `mcpauthz: an OAuth 2.1 authorization server for MCP clients
 
 Usage:
-  mcpauthz serve  [--config FILE] [--addr HOST:PORT] [--issuer URL] [--db DSN]
+  mcpauthz serve  [--config FILE] [--addr HOST:PORT] [--issuer URL] [--db DSN] [--fetch-allow-loopback]
   mcpauthz user   add NAME --password-stdin | list | delete NAME | passwd NAME --password-stdin
-  mcpauthz client add --name NAME [--public] [--redirect-uri URI]... [--grant TYPE]... [--scope "a b"] [--introspect] [--auth-method M]
+  mcpauthz client add --name NAME [--public] [--redirect-uri URI]... [--grant TYPE]... [--scope "a b"] [--introspect]
+                      [--auth-method M] [--jwks-uri URL | --jwks-file FILE] [--signing-alg ALG]
   mcpauthz client list | delete ID
   mcpauthz docs   import PATH... (--owner USER [--share USER]... | --owner-id ID | --public) | list | delete ID
   mcpauthz keys   list | rotate
@@ -98,7 +100,31 @@ func usageError(format string, args ...any) error {
 // commonFlags are the flags every command takes.
 type commonFlags struct {
 	config, db, addr, issuer string
+	// fetchAllowLoopback is --fetch-allow-loopback of serve; nil unless
+	// given, so that an unset flag leaves the file and environment alone.
+	fetchAllowLoopback *bool
 }
+
+// boolFlag is a boolean flag that remembers whether it was given.
+type boolFlag struct{ p **bool }
+
+func (b boolFlag) String() string {
+	if b.p == nil || *b.p == nil {
+		return "false"
+	}
+	return strconv.FormatBool(**b.p)
+}
+
+func (b boolFlag) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
+	}
+	*b.p = &v
+	return nil
+}
+
+func (b boolFlag) IsBoolFlag() bool { return true }
 
 func (c *commonFlags) register(fs *flag.FlagSet, serve bool) {
 	fs.StringVar(&c.config, "config", "", "YAML configuration file")
@@ -106,6 +132,7 @@ func (c *commonFlags) register(fs *flag.FlagSet, serve bool) {
 	fs.StringVar(&c.issuer, "issuer", "", "issuer URL (default http://localhost:8080)")
 	if serve {
 		fs.StringVar(&c.addr, "addr", "", "listen address (default 127.0.0.1:8080)")
+		fs.Var(boolFlag{&c.fetchAllowLoopback}, "fetch-allow-loopback", "UNSAFE, development only: let client metadata documents and jwks_uri be fetched from loopback addresses, over http too (needs a loopback issuer)")
 	}
 }
 
@@ -127,6 +154,9 @@ func (c *commonFlags) load(e *env) (FileConfig, error) {
 	}
 	if c.issuer != "" {
 		fc.Issuer = c.issuer
+	}
+	if c.fetchAllowLoopback != nil {
+		fc.FetchAllowLoopback = *c.fetchAllowLoopback
 	}
 	return fc, nil
 }
