@@ -50,6 +50,7 @@ type FileConfig struct {
 		Mode                 string   `yaml:"mode"`
 		InitialAccessToken   string   `yaml:"initial_access_token"`
 		AllowedRedirectHosts []string `yaml:"allowed_redirect_hosts"`
+		MaxPerMinute         int      `yaml:"max_per_minute"`
 	} `yaml:"registration"`
 	Login struct {
 		MaxFailures int           `yaml:"max_failures"`
@@ -342,6 +343,7 @@ func (fc FileConfig) authzConfig(secrets *authz.Secrets) authz.Config {
 		Registration: authz.RegistrationPolicy{
 			Mode:                 fc.Registration.Mode,
 			InitialAccessToken:   fc.Registration.InitialAccessToken,
+			MaxPerMinute:         fc.Registration.MaxPerMinute,
 			AllowedRedirectHosts: fc.Registration.AllowedRedirectHosts,
 		},
 		Login:              authz.LoginPolicy{MaxFailures: fc.Login.MaxFailures, Window: fc.Login.Window},

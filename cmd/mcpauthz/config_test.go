@@ -25,6 +25,7 @@ func TestExampleConfigIsTheDefaults(t *testing.T) {
 	want.Tokens.RefreshReuseGrace = 5 * time.Second
 	want.SessionLifetime = time.Hour
 	want.Registration.Mode = "open"
+	want.Registration.MaxPerMinute = 60
 	want.Login.MaxFailures = 5
 	want.Login.Window = 15 * time.Minute
 	norm := func(fc FileConfig) FileConfig {
