@@ -226,7 +226,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("cimd.allowed_hosts: %q is not a host name or *.domain", h))
 		}
 	}
-	if c.FetchAllowLoopback && c.Issuer != "" && !issuerIsLoopback(c.Issuer) {
+	if c.FetchAllowLoopback && c.Issuer != "" && !IsLoopbackURL(c.Issuer) {
 		errs = append(errs, fmt.Errorf("fetch_allow_loopback: refused because the issuer %q is not on a loopback host; this UNSAFE development switch lets anyone who can reach the server make it fetch from its own machine, so it is allowed only for a local (localhost, 127.0.0.1, [::1]) issuer", c.Issuer))
 	}
 	if c.TokenFormat != TokenFormatJWT && c.TokenFormat != TokenFormatOpaque {
@@ -291,8 +291,8 @@ func validateResourceURL(r string) error {
 	return nil
 }
 
-// issuerIsLoopback reports whether issuer is a URL on a loopback host.
-func issuerIsLoopback(issuer string) bool {
+// IsLoopbackURL reports whether raw is a URL on a loopback host.
+func IsLoopbackURL(issuer string) bool {
 	u, err := url.Parse(issuer)
 	return err == nil && u.Host != "" && IsLoopbackHost(u.Hostname())
 }

@@ -244,7 +244,7 @@ func (fc FileConfig) masterKey(warn func(string)) ([]byte, error) {
 	path := fc.MasterKeyFile
 	if path == "" {
 		public := fc.publicURL()
-		if !issuerIsLoopback(public) {
+		if !authz.IsLoopbackURL(public) {
 			return nil, errors.New("master_key: required when the server is not on a loopback address; set MCPAUTHZ_MASTER_KEY or master_key_file to 32 random bytes (e.g. `openssl rand -base64 32`)")
 		}
 		path = "mcpauthz.key"
@@ -306,22 +306,6 @@ func decodeKey(s, key string) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("%s: must be at least %d random bytes, base64- or hex-encoded", key, authz.MasterKeySize)
-}
-
-func issuerIsLoopback(issuer string) bool {
-	rest := strings.TrimPrefix(strings.TrimPrefix(issuer, "https://"), "http://")
-	host := rest
-	if i := strings.IndexAny(rest, "/"); i >= 0 {
-		host = rest[:i]
-	}
-	if strings.HasPrefix(host, "[") {
-		if i := strings.Index(host, "]"); i >= 0 {
-			host = host[:i+1]
-		}
-	} else if i := strings.LastIndex(host, ":"); i >= 0 {
-		host = host[:i]
-	}
-	return authz.IsLoopbackHost(host)
 }
 
 // authzConfig resolves the file configuration into the server's.
