@@ -37,9 +37,17 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	client, err := s.provider.AuthenticateClient(ctx, r, r.PostForm)
 	if err != nil || client.IsPublic() {
-		s.log.DebugContext(ctx, "introspection refused: client authentication failed")
+		reason := "client authentication failed: a public client cannot introspect"
+		if err != nil {
+			rfc := fosite.ErrorToRFC6749Error(err)
+			reason = "client authentication failed"
+			if h := rfc.HintField; h != "" {
+				reason += ": " + h
+			}
+		}
+		s.log.DebugContext(ctx, "introspection refused", "reason", reason)
 		w.Header().Set("WWW-Authenticate", `Basic realm="introspection"`)
-		writeJSONError(w, newError(http.StatusUnauthorized, codeInvalidClient, "client authentication failed"))
+		writeJSONError(w, newError(http.StatusUnauthorized, codeInvalidClient, "%s", reason))
 		return
 	}
 	fc, ok := client.(*fositeClient)
