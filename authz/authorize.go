@@ -202,12 +202,13 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	if _, err := s.fositeAuthorize(r, ar); err != nil {
+	far, err := s.fositeAuthorize(r, ar)
+	if err != nil {
 		s.authorizeFailed(w, r, ar, fositeAuthorizeErr(err))
 		return
 	}
 	if !slices.Contains(ar.Prompt, "consent") && s.hasConsent(r.Context(), user.ID, ar) {
-		s.issueCode(w, r, ar, user)
+		s.issueCode(w, r, ar, far, user)
 		return
 	}
 	if slices.Contains(ar.Prompt, "none") {
@@ -217,15 +218,10 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	s.askConsent(w, r, sess, ar, user)
 }
 
-// issueCode grants the request and redirects to the client with the code,
-// its state and our issuer (RFC 9207).
-func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authzRequest, user *store.User) {
+// issueCode grants the request (far, fosite's view of ar) and redirects to
+// the client with the code, its state and our issuer (RFC 9207).
+func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authzRequest, far fosite.AuthorizeRequester, user *store.User) {
 	ctx := r.Context()
-	far, err := s.fositeAuthorize(r, ar)
-	if err != nil {
-		s.authorizeFailed(w, r, ar, fositeAuthorizeErr(err))
-		return
-	}
 	for _, sc := range ar.Scopes {
 		far.GrantScope(sc)
 	}

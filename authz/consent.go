@@ -98,6 +98,11 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request) {
 		s.pages.Error(w, ErrorPage{Title: "Bad request", Message: "Choose Allow or Deny.", Status: http.StatusBadRequest})
 		return
 	}
+	far, err := s.fositeAuthorize(r, ar)
+	if err != nil {
+		s.authorizeFailed(w, r, ar, fositeAuthorizeErr(err))
+		return
+	}
 	granted := slices.DeleteFunc(slices.Clone(ar.Scopes), func(s string) bool { return s == "offline_access" })
 	if prev, err := s.store.GetConsent(ctx, user.ID, ar.Client.ID); err == nil && prev.Resource == ar.Resource {
 		granted = dedupe(append(prev.Scopes, granted...))
@@ -107,7 +112,7 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.InfoContext(ctx, "consent granted", "client_id", ar.Client.ID, "user", user.Name)
-	s.issueCode(w, r, ar, user)
+	s.issueCode(w, r, ar, far, user)
 }
 
 // scopeViews describes scopes in plain words for a page.
