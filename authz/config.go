@@ -42,7 +42,11 @@ type Config struct {
 
 	Registration RegistrationPolicy
 	Login        LoginPolicy
-	DPoP         DPoPPolicy
+	// TrustedProxies are addresses or CIDR prefixes of reverse proxies in
+	// front of the server; for requests from them, the client address is
+	// taken from X-Forwarded-For (login throttling, registration limit).
+	TrustedProxies []string
+	DPoP           DPoPPolicy
 	// CIMD is the policy for Client ID Metadata Documents: client_ids that
 	// are https URLs of a JSON document describing the client.
 	CIMD CIMDPolicy
@@ -231,6 +235,9 @@ func (c Config) Validate() error {
 	}
 	if c.TokenFormat != TokenFormatJWT && c.TokenFormat != TokenFormatOpaque {
 		errs = append(errs, fmt.Errorf("tokens.format: %q is not one of jwt, opaque", c.TokenFormat))
+	}
+	if _, err := parseTrustedProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Secrets == nil {
 		errs = append(errs, errors.New("secrets: not set (derive them from the master key)"))

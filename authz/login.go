@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -51,16 +50,6 @@ func safeReturn(ret string) string {
 	return "/account"
 }
 
-// clientIP is the address login throttling counts per. Without a trusted
-// proxy configured it is the TCP peer.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // loginContext names the application a return URL leads to, for the page.
 func (s *Server) loginContext(ctx context.Context, ret string) LoginPage {
 	lp := LoginPage{Return: ret}
@@ -103,12 +92,12 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	page := s.loginContext(ctx, ret)
 	page.Username = name
 
-	keys := []string{"user:" + name, "ip:" + clientIP(r)}
+	keys := []string{"user:" + name, "ip:" + s.clientIP(r)}
 	if ok, retry := s.throttle.Allowed(keys...); !ok {
 		mins := int(math.Ceil(retry.Minutes()))
 		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(retry.Seconds()))))
 		page.Error = fmt.Sprintf("Too many failed sign-in attempts. Try again in %d minute%s.", mins, plural(mins))
-		s.log.WarnContext(ctx, "login throttled", "user", name, "ip", clientIP(r))
+		s.log.WarnContext(ctx, "login throttled", "user", name, "ip", s.clientIP(r))
 		s.pages.Login(w, http.StatusTooManyRequests, page)
 		return
 	}
@@ -134,7 +123,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		s.throttle.Failure(keys...)
-		s.log.InfoContext(ctx, "login failed", "user", name, "ip", clientIP(r))
+		s.log.InfoContext(ctx, "login failed", "user", name, "ip", s.clientIP(r))
 		page.Error = "Wrong user name or password."
 		s.pages.Login(w, http.StatusUnauthorized, page)
 		return

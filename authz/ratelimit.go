@@ -21,11 +21,11 @@ func (s *Server) limitRegistrations(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
-		key := "register:" + clientIP(r)
+		key := "register:" + s.clientIP(r)
 		if ok, retry := s.regLimit.Allowed(key); !ok {
 			secs := int(math.Ceil(retry.Seconds()))
 			w.Header().Set("Retry-After", fmt.Sprint(secs))
-			s.log.WarnContext(r.Context(), "registration rate limit", "ip", clientIP(r))
+			s.log.WarnContext(r.Context(), "registration rate limit", "ip", s.clientIP(r))
 			writeJSONError(w, newError(http.StatusTooManyRequests, codeInvalidRequest, "too many registrations from this address; retry in %d seconds", secs))
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -30,11 +31,13 @@ type Server struct {
 	pages     *Pages
 	throttle  *Throttle
 	regLimit  *Throttle
-	reg       *registrar
-	keys      *Keys
-	jwt       *jwtAccessTokens
-	dpop      *dpop.Verifier
-	mux       *http.ServeMux
+
+	trustedProxies []netip.Prefix
+	reg            *registrar
+	keys           *Keys
+	jwt            *jwtAccessTokens
+	dpop           *dpop.Verifier
+	mux            *http.ServeMux
 	// fetcher is the one outbound HTTP client for requests made on a
 	// client's behalf (metadata documents, jwks_uri), shared by cimd and
 	// jwks.
@@ -82,6 +85,7 @@ func New(cfg Config, st store.Store) (*Server, error) {
 	if s.dpop, err = s.newDPoPVerifier(); err != nil {
 		return nil, fmt.Errorf("authz: dpop: %w", err)
 	}
+	s.trustedProxies, _ = parseTrustedProxies(cfg.TrustedProxies) // checked by Validate
 	s.sessions = s.newSessionStore()
 	s.fetcher = fetch.New(fetch.Config{AllowLoopback: cfg.FetchAllowLoopback})
 	if cfg.FetchAllowLoopback {

@@ -28,17 +28,18 @@ import (
 // underscores (tokens.access_token_lifetime → MCPAUTHZ_TOKENS_ACCESS_TOKEN_LIFETIME);
 // lists are comma-separated.
 type FileConfig struct {
-	Addr          string        `yaml:"addr"`
-	Issuer        string        `yaml:"issuer"`
-	DB            string        `yaml:"db"`
-	MasterKey     string        `yaml:"master_key"`
-	MasterKeyFile string        `yaml:"master_key_file"`
-	LogLevel      string        `yaml:"log_level"`
-	LogFormat     string        `yaml:"log_format"`
-	Resources     []string      `yaml:"resources"`
-	Scopes        []ScopeConfig `yaml:"scopes"`
-	DefaultScopes []string      `yaml:"default_scopes"`
-	Tokens        struct {
+	Addr           string        `yaml:"addr"`
+	Issuer         string        `yaml:"issuer"`
+	DB             string        `yaml:"db"`
+	MasterKey      string        `yaml:"master_key"`
+	MasterKeyFile  string        `yaml:"master_key_file"`
+	LogLevel       string        `yaml:"log_level"`
+	LogFormat      string        `yaml:"log_format"`
+	TrustedProxies []string      `yaml:"trusted_proxies"`
+	Resources      []string      `yaml:"resources"`
+	Scopes         []ScopeConfig `yaml:"scopes"`
+	DefaultScopes  []string      `yaml:"default_scopes"`
+	Tokens         struct {
 		Format               string        `yaml:"format"`
 		AccessTokenLifetime  time.Duration `yaml:"access_token_lifetime"`
 		RefreshTokenLifetime time.Duration `yaml:"refresh_token_lifetime"`

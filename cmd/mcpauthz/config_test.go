@@ -31,6 +31,7 @@ func TestExampleConfigIsTheDefaults(t *testing.T) {
 	norm := func(fc FileConfig) FileConfig {
 		fc.Resources, fc.Scopes, fc.DefaultScopes, fc.Registration.AllowedRedirectHosts = nil, nil, nil, nil
 		fc.MCP.AllowedHosts, fc.MCP.AllowedOrigins = nil, nil
+		fc.TrustedProxies = nil
 		fc.CIMD.AllowedHosts = nil
 		return fc
 	}
