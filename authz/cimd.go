@@ -121,26 +121,7 @@ func ParseClientIDMetadataDocument(body []byte, clientID string, p MetadataPolic
 	if raw := fields["client_secret"]; string(raw) == "null" {
 		hasSecret = false
 	}
-	m := &ClientMetadata{
-		RedirectURIs:                f.strList("redirect_uris"),
-		TokenEndpointAuthMethod:     f.str("token_endpoint_auth_method"),
-		GrantTypes:                  f.strList("grant_types"),
-		ResponseTypes:               f.strList("response_types"),
-		ClientName:                  f.str("client_name"),
-		ClientURI:                   f.str("client_uri"),
-		LogoURI:                     f.str("logo_uri"),
-		Scope:                       f.str("scope"),
-		Contacts:                    f.strList("contacts"),
-		TOSURI:                      f.str("tos_uri"),
-		PolicyURI:                   f.str("policy_uri"),
-		SoftwareID:                  f.str("software_id"),
-		SoftwareVersion:             f.str("software_version"),
-		ApplicationType:             f.str("application_type"),
-		DPoPBoundAccessTokens:       f.boolean("dpop_bound_access_tokens"),
-		JWKS:                        f.object("jwks"),
-		JWKSURI:                     f.str("jwks_uri"),
-		TokenEndpointAuthSigningAlg: f.str("token_endpoint_auth_signing_alg"),
-	}
+	m := f.metadata()
 	if f.err != nil {
 		return nil, f.err
 	}

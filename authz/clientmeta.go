@@ -194,27 +194,7 @@ func decodeJSONObjectAs(body []byte, what string) (map[string]json.RawMessage, e
 // or update request.
 func clientMetadataFromFields(fields map[string]json.RawMessage, p MetadataPolicy) (*ClientMetadata, error) {
 	f := fieldReader{fields: fields}
-	m := &ClientMetadata{
-		RedirectURIs:            f.strList("redirect_uris"),
-		TokenEndpointAuthMethod: f.str("token_endpoint_auth_method"),
-		GrantTypes:              f.strList("grant_types"),
-		ResponseTypes:           f.strList("response_types"),
-		ClientName:              f.str("client_name"),
-		ClientURI:               f.str("client_uri"),
-		LogoURI:                 f.str("logo_uri"),
-		Scope:                   f.str("scope"),
-		Contacts:                f.strList("contacts"),
-		TOSURI:                  f.str("tos_uri"),
-		PolicyURI:               f.str("policy_uri"),
-		SoftwareID:              f.str("software_id"),
-		SoftwareVersion:         f.str("software_version"),
-		ApplicationType:         f.str("application_type"),
-		DPoPBoundAccessTokens:   f.boolean("dpop_bound_access_tokens"),
-		JWKS:                    f.object("jwks"),
-		JWKSURI:                 f.str("jwks_uri"),
-
-		TokenEndpointAuthSigningAlg: f.str("token_endpoint_auth_signing_alg"),
-	}
+	m := f.metadata()
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -619,6 +599,32 @@ func (f *fieldReader) str(name string) string {
 		return ""
 	}
 	return *s
+}
+
+// metadata reads the RFC 7591 §2 members (and the few extensions we
+// register) shared by registration requests and Client ID Metadata
+// Documents. Errors collect in f.err.
+func (f *fieldReader) metadata() *ClientMetadata {
+	return &ClientMetadata{
+		RedirectURIs:                f.strList("redirect_uris"),
+		TokenEndpointAuthMethod:     f.str("token_endpoint_auth_method"),
+		GrantTypes:                  f.strList("grant_types"),
+		ResponseTypes:               f.strList("response_types"),
+		ClientName:                  f.str("client_name"),
+		ClientURI:                   f.str("client_uri"),
+		LogoURI:                     f.str("logo_uri"),
+		Scope:                       f.str("scope"),
+		Contacts:                    f.strList("contacts"),
+		TOSURI:                      f.str("tos_uri"),
+		PolicyURI:                   f.str("policy_uri"),
+		SoftwareID:                  f.str("software_id"),
+		SoftwareVersion:             f.str("software_version"),
+		ApplicationType:             f.str("application_type"),
+		DPoPBoundAccessTokens:       f.boolean("dpop_bound_access_tokens"),
+		JWKS:                        f.object("jwks"),
+		JWKSURI:                     f.str("jwks_uri"),
+		TokenEndpointAuthSigningAlg: f.str("token_endpoint_auth_signing_alg"),
+	}
 }
 
 // boolean returns the boolean member name, or false if absent or null.
