@@ -188,16 +188,8 @@ func ParseClientIDMetadataDocument(body []byte, clientID string, p MetadataPolic
 		return !slices.Contains(p.Scopes, s)
 	}), " ")
 
-	for _, check := range []func(*ClientMetadata, MetadataPolicy) error{
-		checkClientKeys,
-		checkGrantAndResponseTypes,
-		checkRedirectURIs,
-		checkScope,
-		checkDescriptiveFields,
-	} {
-		if err := check(m, p); err != nil {
-			return nil, err
-		}
+	if err := runChecks(m, p, checkClientKeys, checkGrantAndResponseTypes, checkRedirectURIs, checkScope, checkDescriptiveFields); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -198,19 +198,20 @@ func clientMetadataFromFields(fields map[string]json.RawMessage, p MetadataPolic
 	if f.err != nil {
 		return nil, f.err
 	}
-	for _, check := range []func(*ClientMetadata, MetadataPolicy) error{
-		checkAuthMethod,
-		checkClientKeys,
-		checkGrantAndResponseTypes,
-		checkRedirectURIs,
-		checkScope,
-		checkDescriptiveFields,
-	} {
-		if err := check(m, p); err != nil {
-			return nil, err
-		}
+	if err := runChecks(m, p, checkAuthMethod, checkClientKeys, checkGrantAndResponseTypes, checkRedirectURIs, checkScope, checkDescriptiveFields); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// runChecks applies checks to m in order and returns the first error.
+func runChecks(m *ClientMetadata, p MetadataPolicy, checks ...func(*ClientMetadata, MetadataPolicy) error) error {
+	for _, check := range checks {
+		if err := check(m, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkAuthMethod applies RFC 7591 §2's default, client_secret_basic.
