@@ -197,6 +197,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 		s.pages.Login(w, http.StatusOK, LoginPage{
 			ClientName:   clientDisplayName(ar.Client),
+			ClientHost:   cimdHost(ar.Client),
 			RedirectHost: redirectHost(ar.RedirectURI),
 			Return:       "/authorize?" + back.Encode(),
 		})

@@ -63,6 +63,7 @@ func (s *Server) loginContext(ctx context.Context, ret string) LoginPage {
 		return lp
 	}
 	lp.ClientName = clientDisplayName(c)
+	lp.ClientHost = cimdHost(c)
 	if ru := q.Get("redirect_uri"); ru != "" && MatchRedirectURI(c.RedirectURIs, ru) {
 		lp.RedirectHost = redirectHost(ru)
 	} else if len(c.RedirectURIs) == 1 {

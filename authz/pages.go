@@ -35,6 +35,7 @@ type Pages struct {
 // LoginPage is the data of the sign-in page.
 type LoginPage struct {
 	ClientName   string // the app asking, when known (self-chosen, untrusted)
+	ClientHost   string // the host that publishes a CIMD client's document (verified), else ""
 	RedirectHost string // host of the app's redirect URI, when known
 	Return       string // the authorize URL to go back to after signing in
 	Username     string // pre-filled after a failed attempt

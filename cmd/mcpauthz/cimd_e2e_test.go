@@ -130,6 +130,9 @@ func cimdFlow(t *testing.T, s *testServer, p *cimdPublisher, signer *assertionSi
 	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `action="/login"`) || !strings.Contains(page, "CIMD Test App") {
 		t.Fatalf("/authorize: status %d, want the sign-in page naming the app:\n%s", resp.StatusCode, page)
 	}
+	if docURL, _ := url.Parse(p.ClientID); !strings.Contains(page, "published by <strong class=\"host\">"+docURL.Host+"</strong>") {
+		t.Errorf("the sign-in page does not name the document's host %s", docURL.Host)
+	}
 	ret := hiddenField(t, page, "return")
 	if resp, page = b.do(t, http.MethodPost, "/login", url.Values{"username": {s.UserName}, "password": {s.Password}, "return": {ret}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("login: status %d:\n%s", resp.StatusCode, page)
