@@ -62,17 +62,16 @@ type jwtAccessTokens struct {
 // are fresh on every token, refreshed ones included (fosite reuses the
 // first token's, ory/fosite#774).
 type accessClaims struct {
-	Issuer    string         `json:"iss"`
-	Subject   string         `json:"sub"`
-	Audience  any            `json:"aud"`
-	ClientID  string         `json:"client_id"`
-	Scope     string         `json:"scope,omitempty"`
-	JTI       string         `json:"jti"`
-	IssuedAt  int64          `json:"iat"`
-	ExpiresAt int64          `json:"exp"`
-	AuthTime  int64          `json:"auth_time,omitempty"`
-	Cnf       *confirmation  `json:"cnf,omitempty"`
-	Extra     map[string]any `json:"-"`
+	Issuer    string        `json:"iss"`
+	Subject   string        `json:"sub"`
+	Audience  any           `json:"aud"`
+	ClientID  string        `json:"client_id"`
+	Scope     string        `json:"scope,omitempty"`
+	JTI       string        `json:"jti"`
+	IssuedAt  int64         `json:"iat"`
+	ExpiresAt int64         `json:"exp"`
+	AuthTime  int64         `json:"auth_time,omitempty"`
+	Cnf       *confirmation `json:"cnf,omitempty"`
 }
 
 // confirmation is the cnf claim (RFC 7800) of a DPoP-bound token (RFC 9449 §6).
