@@ -65,10 +65,6 @@ func (e *testEnv) dpopCode(c testClient, extra url.Values) (code, verifier strin
 	return loc.Query().Get("code"), verifier
 }
 
-func codeForm(c testClient, code, verifier string) url.Values {
-	return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}}
-}
-
 func TestDPoPBindsTokensAndRefresh(t *testing.T) {
 	e := newTestEnv(t)
 	c := e.registerPublic("http://127.0.0.1:7777/callback")

@@ -68,7 +68,7 @@ func TestCodeIsSingleUseAndReuseRevokesTokens(t *testing.T) {
 	c := e.registerPublic("http://127.0.0.1:7777/callback")
 	verifier, challenge := pkce()
 	loc := e.authorize(e.newBrowser(), e.authorizeURL(c, challenge, nil))
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "code_verifier": {verifier}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}}
+	form := codeForm(c, loc.Query().Get("code"), verifier)
 	first := e.token(form, "", "")
 	if first.Status != http.StatusOK {
 		t.Fatalf("first exchange: %d %v", first.Status, first.Body)
@@ -90,7 +90,7 @@ func TestConcurrentCodeRedemptionHasOneWinner(t *testing.T) {
 	c := e.registerPublic("http://127.0.0.1:7777/callback")
 	verifier, challenge := pkce()
 	loc := e.authorize(e.newBrowser(), e.authorizeURL(c, challenge, nil))
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "code_verifier": {verifier}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}}
+	form := codeForm(c, loc.Query().Get("code"), verifier)
 	results := parallel(t, 8, func() tokenResponse { return e.token(form, "", "") })
 	wins := 0
 	for _, r := range results {
@@ -315,7 +315,7 @@ func TestMissingScopeGetsDefaults(t *testing.T) {
 	c := e.registerPublic("http://127.0.0.1:7777/callback")
 	verifier, challenge := pkce()
 	loc := e.authorize(e.newBrowser(), e.authorizeURL(c, challenge, url.Values{"scope": {""}}))
-	tr := e.token(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "code_verifier": {verifier}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}}, "", "")
+	tr := e.token(codeForm(c, loc.Query().Get("code"), verifier), "", "")
 	if tr.Status != http.StatusOK || tr.Body["scope"] != "docs:read" {
 		t.Fatalf("no scope: %d %v, want the default docs:read", tr.Status, tr.Body)
 	}

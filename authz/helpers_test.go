@@ -319,3 +319,9 @@ func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
 }
+
+// codeForm is the token request that redeems code for c (RFC 6749 §4.1.3,
+// RFC 7636 §4.5).
+func codeForm(c testClient, code, verifier string) url.Values {
+	return url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier}, "client_id": {c.ID}, "redirect_uri": {c.Redirect}}
+}
