@@ -34,7 +34,9 @@ type Config struct {
 	// its missing parent directories are created, readable by the owner
 	// only. Parameters the DSN does not set default to WAL journaling, a
 	// 5 s busy timeout, foreign keys on, synchronous NORMAL and immediate
-	// write transactions. ":memory:" works but gives a single connection.
+	// write transactions. A writable SQLite file's WAL is checkpointed by a
+	// goroutine of the store rather than inside commits (see checkpointer).
+	// ":memory:" works but gives a single connection.
 	DSN string
 	// Now is the clock used for timestamps the store fills in and for
 	// nonce expiry. Nil means time.Now.
@@ -57,6 +59,8 @@ type DB struct {
 	clock   func() time.Time
 	// search is the document search engine migrate chose (see searcher).
 	search searcher
+	// ckpt checkpoints a writable SQLite file's WAL; nil otherwise.
+	ckpt *checkpointer
 }
 
 var _ Store = (*DB)(nil)
@@ -82,6 +86,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	var (
 		dialector gorm.Dialector
 		memory    bool
+		// checkpoint: a writable SQLite file, checkpointed in the
+		// background (see checkpointer).
+		checkpoint bool
 	)
 	if IsPostgresDSN(dsn) {
 		db.dialect = DialectPostgres
@@ -96,7 +103,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 			return nil, err
 		}
 		memory = s.memory
-		dialector = sqlite.Open(s.connString())
+		checkpoint = !memory && s.query.Get("mode") != "ro"
+		if checkpoint {
+			dialector = sqlite.New(sqlite.Config{Conn: sql.OpenDB(newSQLiteConnector(s.connString()))})
+		} else {
+			dialector = sqlite.Open(s.connString())
+		}
 	}
 
 	gdb, err := gorm.Open(dialector, &gorm.Config{
@@ -127,6 +139,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := db.migrate(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
+	}
+	if checkpoint {
+		db.ckpt = startCheckpointer(sqlDB, log)
 	}
 	if db.search.engine() == engineLike {
 		log.WarnContext(ctx, "store: this binary's SQLite lacks FTS5, so document search falls back to "+
@@ -170,6 +185,9 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close releases the database. Transactions still open are rolled back.
 func (db *DB) Close() error {
+	if db.ckpt != nil {
+		db.ckpt.stop()
+	}
 	if err := db.sqlDB.Close(); err != nil {
 		return fmt.Errorf("store: close: %w", err)
 	}

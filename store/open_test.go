@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,9 @@ func TestSQLiteSettings(t *testing.T) {
 		"busy_timeout": "5000",
 		"foreign_keys": "1",
 		"synchronous":  "1",
+		// The request path checkpoints only past the fallback; the
+		// checkpointer does it otherwise.
+		"wal_autocheckpoint": "10000",
 	} {
 		var got string
 		if err := db.Gorm(t.Context()).Raw("PRAGMA " + pragma).Scan(&got).Error; err != nil {
@@ -135,6 +139,40 @@ func TestSQLiteSettings(t *testing.T) {
 		if fi.Mode() != want {
 			t.Errorf("mode of %s = %v, want %v", path, fi.Mode(), want)
 		}
+	}
+}
+
+// TestBackgroundCheckpoint shows the WAL reaching the database file with
+// no commit large enough to checkpoint it: the store's own goroutine does.
+func TestBackgroundCheckpoint(t *testing.T) {
+	dsn := filepath.Join(t.TempDir(), "c.db")
+	db := openTemp(t, Config{DSN: dsn})
+	ctx := t.Context()
+	size := func() int64 {
+		fi, err := os.Stat(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	// Start from an empty WAL, so only the writes below can grow the file.
+	if _, err := db.sqlDB.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		t.Fatal(err)
+	}
+	before := size()
+	// About 200 pages of documents: far below the 10000-page fallback.
+	body := strings.Repeat("checkpoint me ", 600)
+	for i := range 100 {
+		if _, err := db.PutDocument(ctx, &Document{ID: "doc" + strconv.Itoa(i), Title: "t", Body: body, Format: "text", Visibility: VisibilityPublic}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for size() <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("database file still %d bytes after 10 s: the WAL was not checkpointed", size())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
