@@ -20,7 +20,7 @@ func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request) {
 		s.pages.Login(w, http.StatusOK, LoginPage{Return: "/docs/" + url.PathEscape(id)})
 		return
 	}
-	d, err := s.store.GetDocument(ctx, id, user.ID)
+	v, err := s.store.ViewDocument(ctx, id, user.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		s.pages.Error(w, ErrorPage{Title: "Document not found", Message: "There is no document here that you can see.", Status: http.StatusNotFound})
 		return
@@ -29,11 +29,7 @@ func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request) {
 		s.pages.Error(w, ErrorPage{Title: "Something went wrong", Message: "The document could not be loaded.", Status: http.StatusInternalServerError})
 		return
 	}
-	page := DocumentPage{Title: d.Title, Body: d.Body, Visibility: d.Visibility, UpdatedAt: d.UpdatedAt, UserName: user.Name}
-	if d.OwnerID != "" {
-		if o, err := s.store.GetUser(ctx, d.OwnerID); err == nil {
-			page.Owner = o.Name
-		}
-	}
+	d := &v.Document
+	page := DocumentPage{Title: d.Title, Body: d.Body, Visibility: d.Visibility, UpdatedAt: d.UpdatedAt, UserName: user.Name, Owner: v.OwnerName}
 	s.pages.Document(w, page)
 }

@@ -21,7 +21,6 @@ import (
 type Server struct {
 	cfg      Config
 	docs     store.Documents
-	users    userLookup // nil when docs cannot name users
 	verifier TokenVerifier
 	dpop     *dpop.Verifier // nil: DPoP scheme not supported
 	dpopAlgs string         // the algs of a DPoP challenge
@@ -50,8 +49,7 @@ type Server struct {
 }
 
 // New validates cfg and returns the resource server for the documents in
-// docs, accepting the tokens verifier accepts. If docs also has
-// GetUser(ctx, id) (a store.Store does), fetch names document owners.
+// docs, accepting the tokens verifier accepts.
 func New(cfg Config, docs store.Documents, verifier TokenVerifier) (*Server, error) {
 	if docs == nil {
 		return nil, errors.New("mcpres: no document store")
@@ -85,7 +83,6 @@ func New(cfg Config, docs store.Documents, verifier TokenVerifier) (*Server, err
 		origins:  newOriginPolicy(issuer, resource, cfg.AllowedOrigins),
 		servers:  make(map[uint64]*mcp.Server),
 	}
-	s.users, _ = docs.(userLookup)
 	s.resourceOrigin = resource.Scheme + "://" + resource.Host
 	s.prmURL = s.resourceOrigin + s.prmPath
 	if s.dpop != nil {

@@ -226,16 +226,11 @@ type fetchMetadata struct {
 	Format     string `json:"format"`
 }
 
-// userLookup is the part of store.Users fetch uses to name the owner. It
-// is optional: given only store.Documents, owners are "".
-type userLookup interface {
-	GetUser(ctx context.Context, id string) (*store.User, error)
-}
-
 // runFetch implements fetch: {"id": string} → {id, title, text, url,
-// metadata}. A document the caller may not see is reported exactly like
-// one that does not exist (store.GetDocument returns ErrNotFound for
-// both), so ids cannot be probed.
+// metadata}, with one store call (ViewDocument: the document and its
+// owner's name in one query). A document the caller may not see is
+// reported exactly like one that does not exist (ViewDocument returns
+// ErrNotFound for both), so ids cannot be probed.
 func (s *Server) runFetch(ctx context.Context, args json.RawMessage, caller *TokenInfo) callOutcome {
 	id, ok := stringArg(args, "id")
 	if !ok {
@@ -254,7 +249,7 @@ func (s *Server) runFetch(ctx context.Context, args json.RawMessage, caller *Tok
 	if id == "" || len(id) > maxIDLength || !utf8.ValidString(id) {
 		return notFound()
 	}
-	doc, err := s.docs.GetDocument(ctx, id, caller.Subject)
+	view, err := s.docs.ViewDocument(ctx, id, caller.Subject)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return notFound()
@@ -262,35 +257,20 @@ func (s *Server) runFetch(ctx context.Context, args json.RawMessage, caller *Tok
 		return callOutcome{outcome: "store_error", attrs: []slog.Attr{slog.String("error", err.Error())}, result: toolError(
 			"The document store is temporarily unavailable. Try again in a minute.")}
 	}
+	doc := &view.Document
 	out := fetchOutput{
 		ID:    doc.ID,
 		Title: docTitle(doc),
 		Text:  doc.Body,
 		URL:   s.docURL(doc.ID),
 		Metadata: fetchMetadata{
-			Owner:      s.ownerName(ctx, doc.OwnerID),
+			Owner:      view.OwnerName, // "" for documents of the server and unknown owners
 			Visibility: doc.Visibility,
 			UpdatedAt:  doc.UpdatedAt.UTC().Format(time.RFC3339),
 			Format:     doc.Format,
 		},
 	}
 	return callOutcome{outcome: "ok", attrs: []slog.Attr{slog.String("doc", doc.ID)}, result: jsonResult(out)}
-}
-
-// ownerName is the owner's user name, or "" when there is none or it
-// cannot be found.
-func (s *Server) ownerName(ctx context.Context, ownerID string) string {
-	if ownerID == "" || s.users == nil {
-		return ""
-	}
-	u, err := s.users.GetUser(ctx, ownerID)
-	if err != nil {
-		if !errors.Is(err, store.ErrNotFound) {
-			s.log.WarnContext(ctx, "mcp fetch: owner lookup failed", "error", err)
-		}
-		return ""
-	}
-	return u.Name
 }
 
 // docURL is the page of a document (by default on the authorization

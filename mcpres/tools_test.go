@@ -1,10 +1,16 @@
 package mcpres
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -359,4 +365,164 @@ func TestTrailingSlashAndStandaloneSSE(t *testing.T) {
 			t.Errorf("%q: close: %v", v, err)
 		}
 	}
+}
+
+// countingDocs is a store that records which of its methods fetch calls,
+// and can fail ViewDocument.
+type countingDocs struct {
+	*store.DB
+	viewErr error
+
+	mu    sync.Mutex
+	calls []string
+}
+
+func (c *countingDocs) record(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls = append(c.calls, name)
+}
+
+func (c *countingDocs) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	calls := c.calls
+	c.calls = nil
+	return calls
+}
+
+func (c *countingDocs) GetDocument(ctx context.Context, id, viewerID string) (*store.Document, error) {
+	c.record("GetDocument")
+	return c.DB.GetDocument(ctx, id, viewerID)
+}
+
+func (c *countingDocs) ViewDocument(ctx context.Context, id, viewerID string) (*store.DocumentView, error) {
+	c.record("ViewDocument")
+	if c.viewErr != nil {
+		return nil, c.viewErr
+	}
+	return c.DB.ViewDocument(ctx, id, viewerID)
+}
+
+func (c *countingDocs) GetUser(ctx context.Context, id string) (*store.User, error) {
+	c.record("GetUser")
+	return c.DB.GetUser(ctx, id)
+}
+
+// oldFetch is what fetch answered when it read the document with
+// GetDocument and named the owner with GetUser: the reference ViewDocument
+// must reproduce, byte for byte.
+func oldFetch(t *testing.T, f *fixture, id, viewer string) (text, outcome string) {
+	t.Helper()
+	doc, err := f.st.GetDocument(t.Context(), id, viewer)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Sprintf("No document with id %q exists, or you may not read it. Use search to find document ids.", id), "not_found"
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	owner := ""
+	if doc.OwnerID != "" {
+		if u, err := f.st.GetUser(t.Context(), doc.OwnerID); err == nil {
+			owner = u.Name
+		} else if !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	b, err := json.Marshal(fetchOutput{ID: doc.ID, Title: docTitle(doc), Text: doc.Body, URL: f.issuer + "/docs/" + doc.ID,
+		Metadata: fetchMetadata{Owner: owner, Visibility: doc.Visibility, UpdatedAt: doc.UpdatedAt.UTC().Format(time.RFC3339), Format: doc.Format}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// jsonResult does not escape HTML; json.Marshal does.
+	r := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&")
+	return r.Replace(string(b)), "ok"
+}
+
+// Fetch answers exactly as it did with GetDocument and GetUser, for every
+// viewer and document (owned, shared, public, the server's, one whose
+// owner is no user, unknown), with one store call: ViewDocument.
+func TestFetchOneStoreCall(t *testing.T) {
+	f := newFixture(t, nil)
+	ghost, err := f.st.PutDocument(t.Context(), &store.Document{Title: "  ", Body: "Owner unknown.", Format: "text",
+		OwnerID: "u-ghost", Visibility: store.VisibilityPublic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.docs["ghost"] = ghost.ID
+	f.docs["unknown"] = "doc-that-does-not-exist"
+	docs := &countingDocs{DB: f.st}
+	f.srv.docs = docs
+
+	for _, viewer := range []string{aliceID, bobID, carolID, ""} {
+		for name, id := range f.docs {
+			out := f.srv.runFetch(t.Context(), json.RawMessage(`{"id":`+mustJSON(t, " "+id+" ")+`}`), &TokenInfo{Subject: viewer})
+			if calls := docs.take(); !slices.Equal(calls, []string{"ViewDocument"}) {
+				t.Errorf("fetch %s by %q: store calls %v, want only ViewDocument", name, viewer, calls)
+			}
+			wantText, wantOutcome := oldFetch(t, f, id, viewer)
+			if got := textOf(t, out.result); got != wantText {
+				t.Errorf("fetch %s by %q:\n got %s\nwant %s", name, viewer, got, wantText)
+			}
+			if out.outcome != wantOutcome || out.result.IsError != (wantOutcome != "ok") {
+				t.Errorf("fetch %s by %q: outcome %q, isError %v; want %q", name, viewer, out.outcome, out.result.IsError, wantOutcome)
+			}
+			wantAttrs := []slog.Attr(nil)
+			if wantOutcome == "ok" {
+				wantAttrs = []slog.Attr{slog.String("doc", id)}
+				if sc, ok := out.result.StructuredContent.(json.RawMessage); !ok || string(sc) != wantText {
+					t.Errorf("fetch %s by %q: structuredContent %v", name, viewer, out.result.StructuredContent)
+				}
+			}
+			if !reflect.DeepEqual(out.attrs, wantAttrs) {
+				t.Errorf("fetch %s by %q: log attributes %v, want %v", name, viewer, out.attrs, wantAttrs)
+			}
+		}
+	}
+
+	// The wire form, written out once.
+	id := f.docs["alice-private"]
+	d, err := f.st.GetDocument(t.Context(), id, aliceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"id":"` + id + `","title":"Alpha budget plan","text":"The zephyr budget for 2026 is <confidential> & final.",` +
+		`"url":"` + f.issuer + `/docs/` + id + `","metadata":{"owner":"alice","visibility":"private",` +
+		`"updated_at":"` + d.UpdatedAt.UTC().Format(time.RFC3339) + `","format":"markdown"}}`
+	if got := textOf(t, f.srv.runFetch(t.Context(), json.RawMessage(`{"id":"`+id+`"}`), &TokenInfo{Subject: aliceID}).result); got != want {
+		t.Errorf("fetch text\n got %s\nwant %s", got, want)
+	}
+	// A document with a blank title and an owner who is no user.
+	want = `{"id":"` + ghost.ID + `","title":"` + ghost.ID + `","text":"Owner unknown.","url":"` + f.issuer + `/docs/` + ghost.ID +
+		`","metadata":{"owner":"","visibility":"public","updated_at":"` + ghost.UpdatedAt.UTC().Format(time.RFC3339) + `","format":"text"}}`
+	if got := textOf(t, f.srv.runFetch(t.Context(), json.RawMessage(`{"id":"`+ghost.ID+`"}`), &TokenInfo{Subject: carolID}).result); got != want {
+		t.Errorf("fetch text\n got %s\nwant %s", got, want)
+	}
+
+	// A failing store: store_error, the error logged, not shown.
+	docs.viewErr = errors.New("store: view document: database is locked")
+	out := f.srv.runFetch(t.Context(), json.RawMessage(`{"id":"`+id+`"}`), &TokenInfo{Subject: aliceID})
+	if got := textOf(t, out.result); out.outcome != "store_error" || !out.result.IsError ||
+		got != "The document store is temporarily unavailable. Try again in a minute." {
+		t.Errorf("failing store: outcome %q, text %q", out.outcome, got)
+	}
+	if want := []slog.Attr{slog.String("error", docs.viewErr.Error())}; !reflect.DeepEqual(out.attrs, want) {
+		t.Errorf("failing store: log attributes %v, want %v", out.attrs, want)
+	}
+	// Arguments fetch refuses never reach the store.
+	docs.take()
+	for _, args := range []string{`{}`, `{"id":""}`, `{"id":"` + strings.Repeat("z", maxIDLength+1) + `"}`, `{"id":42}`, `{"id":"  "}`} {
+		f.srv.runFetch(t.Context(), json.RawMessage(args), &TokenInfo{Subject: aliceID})
+	}
+	if calls := docs.take(); len(calls) != 0 {
+		t.Errorf("refused arguments made store calls %v", calls)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

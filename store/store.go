@@ -154,6 +154,18 @@ type Document struct {
 	UpdatedAt time.Time
 }
 
+// DocumentView is a document as ViewDocument shows it to a viewer: the
+// document without its shares, and the name of its owner.
+type DocumentView struct {
+	// Document has every field but SharedWith, which is always nil: the
+	// shares are not loaded (a viewer has no business with the list).
+	Document Document
+	// OwnerName is the Name of the user whose ID is Document.OwnerID, read
+	// in the same query as the document; "" when OwnerID is "" (a
+	// document of the server itself) or names no user.
+	OwnerName string
+}
+
 // SearchHit is one result of a document search, best first.
 type SearchHit struct {
 	Document Document
@@ -287,6 +299,12 @@ type Documents interface {
 	// ErrNotFound both when it does not exist and when viewerID may not see
 	// it (the two are indistinguishable to the caller's caller).
 	GetDocument(ctx context.Context, id, viewerID string) (*Document, error)
+	// ViewDocument is GetDocument for showing a document: the same
+	// visibility rule and the same ErrNotFound (indistinguishable for a
+	// missing and a hidden document), but in a single query that also
+	// reads the owner's name and does not read the shares (see
+	// DocumentView).
+	ViewDocument(ctx context.Context, id, viewerID string) (*DocumentView, error)
 	// ListDocuments returns every document, newest (by CreatedAt) first,
 	// whoever may see it (administration).
 	ListDocuments(ctx context.Context) ([]Document, error)

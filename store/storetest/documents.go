@@ -95,6 +95,11 @@ func testDocuments(t *testing.T, open func(t *testing.T) store.Store) {
 		got, err = s.GetDocument(ctx, "d1", "u1")
 		must(t, "GetDocument", err)
 		checkDocument(t, got, d)
+		view, err := s.ViewDocument(ctx, "d1", "u1")
+		must(t, "ViewDocument", err)
+		noShares := d
+		noShares.SharedWith = nil
+		checkDocument(t, &view.Document, noShares)
 		list, err := s.ListDocuments(ctx)
 		must(t, "ListDocuments", err)
 		if len(list) != 1 {
@@ -150,10 +155,15 @@ func testDocuments(t *testing.T, open func(t *testing.T) store.Store) {
 		s, ctx := open(t), t.Context()
 		_, err := s.GetDocument(ctx, "nope", "u1")
 		wantErr(t, "GetDocument", err, store.ErrNotFound)
+		_, err = s.ViewDocument(ctx, "nope", "u1")
+		wantErr(t, "ViewDocument", err, store.ErrNotFound)
+		_, err = s.ViewDocument(ctx, "nope", "")
+		wantErr(t, "ViewDocument by the anonymous viewer", err, store.ErrNotFound)
 		wantErr(t, "DeleteDocument", s.DeleteDocument(ctx, "nope"), store.ErrNotFound)
 	})
 	t.Run("Upsert", func(t *testing.T) { testDocumentUpsert(t, open) })
 	t.Run("Visibility", func(t *testing.T) { testDocumentVisibility(t, open) })
+	t.Run("View", func(t *testing.T) { testDocumentView(t, open) })
 	t.Run("Search", func(t *testing.T) { testDocumentSearch(t, open) })
 	t.Run("Delete", func(t *testing.T) { testDocumentDelete(t, open) })
 	t.Run("Transactions", func(t *testing.T) {
@@ -163,10 +173,14 @@ func testDocuments(t *testing.T, open func(t *testing.T) store.Store) {
 		d := document("d1", "u1", store.VisibilityPublic, "Rollback", "gone")
 		_, err = s.PutDocument(tx, &d)
 		must(t, "PutDocument in tx", err)
+		_, err = s.ViewDocument(tx, "d1", "u1") // in the transaction: visible
+		must(t, "ViewDocument in tx", err)
 		wantSearch(t, s, "u1", "rollback") // not committed: invisible outside
 		must(t, "Rollback", s.Rollback(tx))
 		_, err = s.GetDocument(ctx, "d1", "u1")
 		wantErr(t, "GetDocument after rollback", err, store.ErrNotFound)
+		_, err = s.ViewDocument(ctx, "d1", "u1")
+		wantErr(t, "ViewDocument after rollback", err, store.ErrNotFound)
 		wantSearch(t, s, "u1", "rollback")
 		putDocument(t, s, document("d2", "u1", store.VisibilityPublic, "Kept", "here"))
 		wantSearch(t, s, "u1", "kept", "d2")
@@ -338,6 +352,110 @@ func testDocumentVisibility(t *testing.T, open func(t *testing.T) store.Store) {
 		// Every document matches; every one this viewer may see comes back.
 		wantSearch(t, s, viewer, "zebra", want...)
 		wantSearch(t, s, viewer, "zebr", want...)
+	}
+}
+
+// testDocumentView checks ViewDocument against GetDocument: the same
+// documents for every viewer, the same fields but the shares, the same
+// ErrNotFound for hidden and missing documents, and the owner's name.
+func testDocumentView(t *testing.T, open func(t *testing.T) store.Store) {
+	s, ctx := open(t), t.Context()
+	for _, u := range []store.User{user("ua", "alice"), user("ub", "bob"), user("uc", "carol")} {
+		createUser(t, s, u)
+	}
+	docs := []store.Document{
+		document("priv", "ua", store.VisibilityPrivate, "Private", "p"),
+		document("shared", "ua", store.VisibilityShared, "Shared", "s"),
+		document("pub", "ub", store.VisibilityPublic, "Public", "q"),
+		// Shares count only while the document is shared.
+		document("privlist", "ua", store.VisibilityPrivate, "Private with shares", "l"),
+		// Documents of the server itself (no owner): no owner's name.
+		document("server", "", store.VisibilityPublic, "Server", "v"),
+		document("serverpriv", "", store.VisibilityPrivate, "Server private", "w"),
+		// An owner ID that names no user: no owner's name either.
+		document("ghost", "ux", store.VisibilityPublic, "Ghost", "g"),
+	}
+	docs[1].SharedWith = []string{"ub", "uc"}
+	docs[3].SharedWith = []string{"ub"}
+	docs[6].SourceKey = "file:ux:/ghost.md"
+	for _, d := range docs {
+		putDocument(t, s, d)
+	}
+	owners := map[string]string{"priv": "alice", "shared": "alice", "pub": "bob", "privlist": "alice"}
+	visible := map[string][]string{
+		"ua":    {"priv", "shared", "pub", "privlist", "server", "ghost"},
+		"ub":    {"shared", "pub", "server", "ghost"},
+		"uc":    {"shared", "pub", "server", "ghost"},
+		"ux":    {"pub", "server", "ghost"}, // owns ghost, though no such user exists
+		"":      {"pub", "server", "ghost"},
+		"other": {"pub", "server", "ghost"},
+	}
+	_, unknown := s.ViewDocument(ctx, "nope", "ub")
+	wantErr(t, "ViewDocument of an unknown document", unknown, store.ErrNotFound)
+	_, unknownAnon := s.ViewDocument(ctx, "nope", "")
+	for viewer, want := range visible {
+		for _, d := range docs {
+			what := fmt.Sprintf("ViewDocument(%s) by %q", d.ID, viewer)
+			got, err := s.ViewDocument(ctx, d.ID, viewer)
+			if !slices.Contains(want, d.ID) {
+				wantErr(t, what, err, store.ErrNotFound)
+				if got != nil {
+					t.Errorf("%s returned a view with its error", what)
+				}
+				wantUnknown := unknown
+				if viewer == "" {
+					wantUnknown = unknownAnon
+				}
+				if err != nil && err.Error() != wantUnknown.Error() {
+					t.Errorf("%s: error %q differs from an unknown document's %q", what, err, wantUnknown)
+				}
+				_, err = s.GetDocument(ctx, d.ID, viewer)
+				wantErr(t, "GetDocument, which must agree with "+what, err, store.ErrNotFound)
+				continue
+			}
+			must(t, what, err)
+			if got == nil {
+				continue
+			}
+			full, err := s.GetDocument(ctx, d.ID, viewer)
+			must(t, "GetDocument, which must agree with "+what, err)
+			want := *full
+			want.SharedWith = nil // never loaded
+			checkDocument(t, &got.Document, want)
+			cmp{t, what}.str("OwnerName", got.OwnerName, owners[d.ID])
+		}
+	}
+
+	// The name is read at each call: a user created after the document
+	// names it from then on.
+	createUser(t, s, user("ux", "xavier"))
+	got, err := s.ViewDocument(ctx, "ghost", "ua")
+	must(t, "ViewDocument(ghost) once its owner exists", err)
+	cmp{t, "ViewDocument(ghost)"}.str("OwnerName", got.OwnerName, "xavier")
+	// The empty owner ID names no one, even if a user has the empty ID.
+	createUser(t, s, user("", "nobody"))
+	got, err = s.ViewDocument(ctx, "server", "ua")
+	must(t, "ViewDocument(server) with a user of ID \"\"", err)
+	cmp{t, "ViewDocument(server)"}.str("OwnerName", got.OwnerName, "")
+	// A replaced document shows its new owner; one whose owner was deleted
+	// went with them.
+	moved := docs[0]
+	moved.OwnerID = "uc"
+	moved.Visibility = store.VisibilityPublic
+	putDocument(t, s, moved)
+	got, err = s.ViewDocument(ctx, "priv", "ub")
+	must(t, "ViewDocument(priv) after it moved to carol", err)
+	cmp{t, "ViewDocument(priv)"}.str("OwnerName", got.OwnerName, "carol")
+	must(t, "DeleteUser", s.DeleteUser(ctx, "ub"))
+	_, err = s.ViewDocument(ctx, "pub", "ua")
+	wantErr(t, "ViewDocument of a deleted user's document", err, store.ErrNotFound)
+	// Hostile IDs are plain values; one with a NUL (which PostgreSQL text
+	// cannot hold) names no document on either engine.
+	for _, id := range []string{"' OR '1'='1", "priv' --", "%", "$2", "?", "pub\x00", "\x00"} {
+		_, err := s.ViewDocument(ctx, id, "ua")
+		wantErr(t, fmt.Sprintf("ViewDocument(%q)", id), err, store.ErrNotFound)
+		_, err = s.GetDocument(ctx, id, "ua")
+		wantErr(t, fmt.Sprintf("GetDocument(%q)", id), err, store.ErrNotFound)
 	}
 }
 
