@@ -9,8 +9,10 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpauthz/mcpauthz/store"
 )
@@ -137,4 +139,36 @@ func BenchmarkES256Verify(b *testing.B) {
 func newDPoPKeyB(b *testing.B) *dpopKey {
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	return &dpopKey{priv: priv}
+}
+
+// BenchmarkTokenDurableWrites is the floor the store puts under a DPoP-bound
+// token: the two writes every such token needs, made directly on the store
+// with a row copied from a token the endpoint issued — the proof's jti
+// (single-use across instances) and the access token's row (revocation and
+// introspection read it). No HTTP, no fosite, no signatures.
+func BenchmarkTokenDurableWrites(b *testing.B) {
+	s, id, secret := benchServer(b)
+	ctx := b.Context()
+	w := serveForm(s, "/token", url.Values{"grant_type": {"client_credentials"}}.Encode(), id, secret, "")
+	tok := w.Body.String()
+	tok = tok[strings.Index(tok, `"access_token":"`)+16:]
+	tok = tok[:strings.IndexByte(tok, '"')]
+	row, err := s.store.GetRequest(ctx, store.KindAccess, s.jwt.signature(tok))
+	if err != nil {
+		b.Fatal(err)
+	}
+	exp := s.now().Add(5 * time.Minute)
+	i := 0
+	for b.Loop() {
+		i++
+		n := strconv.Itoa(i)
+		if err := s.store.UseNonce(ctx, "dpop:jti-"+n, exp); err != nil {
+			b.Fatal(err)
+		}
+		r := *row
+		r.Signature, r.RequestID = row.Signature[:20]+n, row.RequestID[:20]+n
+		if err := s.store.CreateRequest(ctx, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

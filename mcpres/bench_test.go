@@ -1,10 +1,12 @@
 package mcpres
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // The cost of DPoP at the resource, for a tools/call search: compare
@@ -137,5 +140,38 @@ func BenchmarkDPoPProofSign(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		k.sign(b, c)
+	}
+}
+
+// BenchmarkSDKStatelessFloor is the official Go SDK's stateless Streamable
+// HTTP handler on its own: the same tools/call request shape, answered by a
+// tool that returns a constant, with no authentication, no store and none
+// of this package's middleware. It is the floor under every MCP call this
+// server serves; BENCHMARKS.md compares it with the issue's budget.
+func BenchmarkSDKStatelessFloor(b *testing.B) {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "floor", Version: "1"}, nil)
+	srv.AddTool(&mcp.Tool{Name: "fetch", InputSchema: json.RawMessage(`{"type":"object"}`)},
+		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: `{"id":"x"}`}}}, nil
+		})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
+		&mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true})
+	const call = `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"fetch","arguments":{"id":"0123456789abcdef"}}}`
+	reqs := make([]*http.Request, b.N)
+	for i := range reqs {
+		r := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/mcp", strings.NewReader(call))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Accept", "application/json, text/event-stream")
+		r.Header.Set("MCP-Protocol-Version", "2025-11-25")
+		reqs[i] = r
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, reqs[i])
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `\"id\":\"x\"`) {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
 	}
 }
