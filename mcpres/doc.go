@@ -158,7 +158,7 @@
 // the transport runs, and again in the tool handler.
 //
 // Which documents a tool sees is decided by the store
-// (store.Documents.SearchDocuments and ViewDocument take the viewer): a
+// (store.Documents.SearchDocumentTitles and ViewDocument take the viewer): a
 // user's own, those shared with them, and public ones. A document the
 // caller may not see is reported exactly like one that does not exist.
 //

@@ -183,7 +183,9 @@ type searchOutput struct {
 	Results []searchResult `json:"results"`
 }
 
-// runSearch implements search: {"query": string} → {"results": [...]}.
+// runSearch implements search: {"query": string} → {"results": [...]},
+// with one store call (SearchDocumentTitles: the ranking query alone,
+// which reads the titles).
 func (s *Server) runSearch(ctx context.Context, args json.RawMessage, caller *TokenInfo) callOutcome {
 	query, ok := stringArg(args, "query")
 	if !ok {
@@ -196,7 +198,8 @@ func (s *Server) runSearch(ctx context.Context, args json.RawMessage, caller *To
 		return callOutcome{outcome: "invalid_arguments", attrs: attrs, result: toolError(
 			fmt.Sprintf("The query is too long: at most %d characters. Use a few keywords.", maxQueryLength))}
 	}
-	hits, err := s.docs.SearchDocuments(ctx, caller.Subject, query, s.cfg.SearchLimit)
+	// Titles only: the results show no snippet, body or shares.
+	hits, err := s.docs.SearchDocumentTitles(ctx, caller.Subject, query, s.cfg.SearchLimit)
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))
 		return callOutcome{outcome: "store_error", attrs: attrs, result: toolError(
@@ -204,7 +207,7 @@ func (s *Server) runSearch(ctx context.Context, args json.RawMessage, caller *To
 	}
 	out := searchOutput{Results: make([]searchResult, 0, len(hits))}
 	for _, h := range hits {
-		out.Results = append(out.Results, searchResult{ID: h.Document.ID, Title: docTitle(&h.Document), URL: s.docURL(h.Document.ID)})
+		out.Results = append(out.Results, searchResult{ID: h.ID, Title: titleOrID(h.Title, h.ID), URL: s.docURL(h.ID)})
 	}
 	attrs = append(attrs, slog.Int("hits", len(out.Results)))
 	return callOutcome{outcome: "ok", attrs: attrs, result: jsonResult(out)}
@@ -279,11 +282,16 @@ func (s *Server) docURL(id string) string {
 	return s.cfg.DocumentBaseURL + "/docs/" + url.PathEscape(id)
 }
 
-func docTitle(d *store.Document) string {
-	if strings.TrimSpace(d.Title) == "" {
-		return d.ID
+// docTitle is the title shown for d (see titleOrID).
+func docTitle(d *store.Document) string { return titleOrID(d.Title, d.ID) }
+
+// titleOrID is the title shown for a document: its title, or its ID when
+// the title is blank.
+func titleOrID(title, id string) string {
+	if strings.TrimSpace(title) == "" {
+		return id
 	}
-	return d.Title
+	return title
 }
 
 // stringArg returns the string argument name of a tools/call, and false

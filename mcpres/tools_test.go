@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcpauthz/mcpauthz/store"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -367,11 +369,12 @@ func TestTrailingSlashAndStandaloneSSE(t *testing.T) {
 	}
 }
 
-// countingDocs is a store that records which of its methods fetch calls,
-// and can fail ViewDocument.
+// countingDocs is a store that records which of its methods fetch and
+// search call, and can fail ViewDocument and SearchDocumentTitles.
 type countingDocs struct {
 	*store.DB
-	viewErr error
+	viewErr   error
+	searchErr error
 
 	mu    sync.Mutex
 	calls []string
@@ -402,6 +405,19 @@ func (c *countingDocs) ViewDocument(ctx context.Context, id, viewerID string) (*
 		return nil, c.viewErr
 	}
 	return c.DB.ViewDocument(ctx, id, viewerID)
+}
+
+func (c *countingDocs) SearchDocuments(ctx context.Context, viewerID, query string, limit int) ([]store.SearchHit, error) {
+	c.record("SearchDocuments")
+	return c.DB.SearchDocuments(ctx, viewerID, query, limit)
+}
+
+func (c *countingDocs) SearchDocumentTitles(ctx context.Context, viewerID, query string, limit int) ([]store.SearchTitle, error) {
+	c.record("SearchDocumentTitles")
+	if c.searchErr != nil {
+		return nil, c.searchErr
+	}
+	return c.DB.SearchDocumentTitles(ctx, viewerID, query, limit)
 }
 
 func (c *countingDocs) GetUser(ctx context.Context, id string) (*store.User, error) {
@@ -525,4 +541,112 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// oldSearch is what search answered when it read the hits with
+// SearchDocuments: the reference SearchDocumentTitles must reproduce, byte
+// for byte.
+func oldSearch(t *testing.T, f *fixture, query, viewer string) string {
+	t.Helper()
+	hits, err := f.st.SearchDocuments(t.Context(), viewer, strings.TrimSpace(query), f.srv.cfg.SearchLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := searchOutput{Results: make([]searchResult, 0, len(hits))}
+	for _, h := range hits {
+		out.Results = append(out.Results, searchResult{ID: h.Document.ID, Title: docTitle(&h.Document),
+			URL: f.issuer + "/docs/" + url.PathEscape(h.Document.ID)})
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// jsonResult does not escape HTML; json.Marshal does.
+	r := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&")
+	return r.Replace(string(b))
+}
+
+// Search answers exactly as it did with SearchDocuments, for every viewer
+// and many queries (blank titles, HTML in titles, IDs that need escaping
+// in a URL, ties, more hits than SearchLimit, nothing found, no terms),
+// with one store call: SearchDocumentTitles.
+func TestSearchOneStoreCall(t *testing.T) {
+	f := newFixture(t, nil)
+	put := func(d store.Document) {
+		t.Helper()
+		if _, err := f.st.PutDocument(t.Context(), &d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(store.Document{Title: "  ", Body: "A wombat burrow, untitled.", Format: "text", OwnerID: bobID, Visibility: store.VisibilityPublic})
+	put(store.Document{ID: "id with/slash?", Title: "<b>Wombat</b> & co", Body: "Escaping.", Format: "html",
+		OwnerID: aliceID, Visibility: store.VisibilityShared, SharedWith: []string{carolID}})
+	for i := range 14 { // more than SearchLimit, some tied
+		put(store.Document{ID: fmt.Sprintf("numbat-%02d", i), Title: fmt.Sprintf("Numbat %d", i%3), Body: "numbat " + strings.Repeat("termite ", i%4),
+			Format: "text", OwnerID: []string{aliceID, bobID, ""}[i%3], Visibility: []string{store.VisibilityPrivate, store.VisibilityPublic}[i%2]})
+	}
+	docs := &countingDocs{DB: f.st}
+	f.srv.docs = docs
+
+	queries := []string{"wombat", "  wombat  ", "WOMB", "quokka", "zephyr budget", "budget", "numbat", "numbat termite",
+		"termite numb", "wombat numbat quokka", "handbook", "co", "<b>", "zzyzx", "!!!", "", "   "}
+	for _, viewer := range []string{aliceID, bobID, carolID, ""} {
+		for _, q := range queries {
+			out := f.srv.runSearch(t.Context(), json.RawMessage(`{"query":`+mustJSON(t, q)+`}`), &TokenInfo{Subject: viewer})
+			if calls := docs.take(); !slices.Equal(calls, []string{"SearchDocumentTitles"}) {
+				t.Errorf("search %q by %q: store calls %v, want only SearchDocumentTitles", q, viewer, calls)
+			}
+			want := oldSearch(t, f, q, viewer)
+			if got := textOf(t, out.result); got != want {
+				t.Errorf("search %q by %q:\n got %s\nwant %s", q, viewer, got, want)
+			}
+			if sc, ok := out.result.StructuredContent.(json.RawMessage); !ok || string(sc) != want {
+				t.Errorf("search %q by %q: structuredContent %v", q, viewer, out.result.StructuredContent)
+			}
+			var decoded strictSearch
+			decodeStrict(t, want, &decoded)
+			wantAttrs := []slog.Attr{slog.Int("query_len", utf8.RuneCountInString(strings.TrimSpace(q))), slog.Int("hits", len(decoded.Results))}
+			if out.outcome != "ok" || out.result.IsError || !reflect.DeepEqual(out.attrs, wantAttrs) {
+				t.Errorf("search %q by %q: outcome %q, isError %v, attrs %v; want ok, %v", q, viewer, out.outcome, out.result.IsError, out.attrs, wantAttrs)
+			}
+		}
+	}
+
+	// The wire form of a blank title (the ID instead) and of an ID that
+	// needs escaping, written out once.
+	text := textOf(t, f.srv.runSearch(t.Context(), json.RawMessage(`{"query":"wombat"}`), &TokenInfo{Subject: carolID}).result)
+	if !strings.Contains(text, `{"id":"id with/slash?","title":"<b>Wombat</b> & co","url":"`+f.issuer+`/docs/id%20with%2Fslash%3F"}`) {
+		t.Errorf("search text %s lacks the escaped result", text)
+	}
+	var blank strictSearch
+	decodeStrict(t, text, &blank)
+	found := false
+	for _, r := range blank.Results {
+		found = found || (strings.TrimSpace(r.Title) != "" && r.Title == r.ID)
+		if strings.TrimSpace(r.Title) == "" {
+			t.Errorf("result %+v has a blank title", r)
+		}
+	}
+	if !found {
+		t.Errorf("search text %s: no result titled by its ID", text)
+	}
+
+	// A failing store: store_error, the error logged, not shown.
+	docs.searchErr = errors.New("store: search document titles: database is locked")
+	out := f.srv.runSearch(t.Context(), json.RawMessage(`{"query":"wombat"}`), &TokenInfo{Subject: aliceID})
+	if got := textOf(t, out.result); out.outcome != "store_error" || !out.result.IsError ||
+		got != "Search is temporarily unavailable. Try again in a minute." {
+		t.Errorf("failing store: outcome %q, text %q", out.outcome, got)
+	}
+	if want := []slog.Attr{slog.Int("query_len", 6), slog.String("error", docs.searchErr.Error())}; !reflect.DeepEqual(out.attrs, want) {
+		t.Errorf("failing store: log attributes %v, want %v", out.attrs, want)
+	}
+	// Arguments search refuses never reach the store.
+	docs.take()
+	for _, args := range []string{`{}`, `{"query":42}`, `{"query":"` + strings.Repeat("z", maxQueryLength+1) + `"}`, `[]`} {
+		f.srv.runSearch(t.Context(), json.RawMessage(args), &TokenInfo{Subject: aliceID})
+	}
+	if calls := docs.take(); len(calls) != 0 {
+		t.Errorf("refused arguments made store calls %v", calls)
+	}
 }

@@ -397,12 +397,16 @@ func (db *DB) deleteOwnedDocuments(tx *gorm.DB, userID string) error {
 // stemming and stop words (English) on PostgreSQL, and a substring score
 // in SQLite builds without FTS5 (see Open). Snippets are plain text, with
 // whitespace collapsed and "…" where the excerpt cuts the body.
+//
+// A caller that shows only titles wants SearchDocumentTitles: the same
+// hits, by the same ranking query, without the snippets, rows and shares
+// read here after it.
 func (db *DB) SearchDocuments(ctx context.Context, viewerID, query string, limit int) ([]SearchHit, error) {
-	terms := queryTerms(query)
-	if len(terms) == 0 {
+	q, ok := newSearchQuery(viewerID, query, limit)
+	if !ok {
 		return nil, nil
 	}
-	q := searchQuery{viewer: viewerID, terms: terms, limit: min(max(limit, 1), maxSearchHits)}
+	terms := q.terms
 	conn := db.conn(ctx)
 	ranked, err := db.search.search(conn, q)
 	if err != nil {
@@ -446,6 +450,31 @@ func (db *DB) SearchDocuments(ctx context.Context, viewerID, query string, limit
 		hits = append(hits, SearchHit{Document: d, Snippet: snippet, Score: r.Score})
 	}
 	return hits, nil
+}
+
+// SearchDocumentTitles returns what SearchDocuments returns, but only the
+// ID, Title and Score of each hit: the same documents (up to limit,
+// clamped to 1..100, that viewerID may see and that match query by the
+// same rules), in the same order (Score, then UpdatedAt, newest first,
+// then ID) and with the same scores. An empty or all-punctuation query
+// returns no hits and no error.
+//
+// It is the ranking query of SearchDocuments alone, which reads the titles
+// as it ranks: one statement, written out once per engine and kind of
+// viewer and run on gorm's prepared-statement pool (see queryTitles),
+// where SearchDocuments goes on to compute snippets and to load each hit's
+// whole row and shares. The title is as stored: a caller that shows
+// something else for a blank one decides what.
+func (db *DB) SearchDocumentTitles(ctx context.Context, viewerID, query string, limit int) ([]SearchTitle, error) {
+	q, ok := newSearchQuery(viewerID, query, limit)
+	if !ok {
+		return nil, nil
+	}
+	titles, err := db.search.rank(db.conn(ctx), q)
+	if err != nil {
+		return nil, wrap("search document titles", err)
+	}
+	return titles, nil
 }
 
 // searchEngine names the search engine Open chose: "fts5", "like" or

@@ -3,6 +3,7 @@ package store
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -42,9 +43,13 @@ type searcher interface {
 	index(tx *gorm.DB, id string) error
 	// unindex drops documents ids from the index; their rows may be gone.
 	unindex(tx *gorm.DB, ids []string) error
-	// search returns up to q.limit documents that q.viewer may see and that
+	// rank returns up to q.limit documents that q.viewer may see and that
 	// match q.terms, best first: by score descending, then updated_at
-	// descending, then ID.
+	// descending, then ID; each with its title and score, read by one
+	// statement on tx's prepared-statement pool (see queryTitles).
+	rank(tx *gorm.DB, q searchQuery) ([]SearchTitle, error)
+	// search returns the documents rank returns, in its order and with its
+	// scores, each with a snippet (empty if the engine has none).
 	search(tx *gorm.DB, q searchQuery) ([]rankedDoc, error)
 }
 
@@ -55,12 +60,107 @@ type searchQuery struct {
 	limit  int      // 1..maxSearchHits
 }
 
+// newSearchQuery sanitises a search (see SearchDocuments): query split by
+// queryTerms, limit clamped to 1..maxSearchHits. False if the query has no
+// terms, which finds nothing.
+func newSearchQuery(viewer, query string, limit int) (searchQuery, bool) {
+	terms := queryTerms(query)
+	return searchQuery{viewer: viewer, terms: terms, limit: min(max(limit, 1), maxSearchHits)}, len(terms) > 0
+}
+
 // rankedDoc is a document ID a searcher found, with its score (higher is
 // better) and a plain-text snippet (empty if the engine has none).
 type rankedDoc struct {
 	ID      string  `gorm:"column:id"`
 	Score   float64 `gorm:"column:score"`
 	Snippet string  `gorm:"column:snippet"`
+}
+
+// unsnipped returns ranked as rankedDocs without snippets.
+func unsnipped(ranked []SearchTitle) []rankedDoc {
+	if len(ranked) == 0 {
+		return nil
+	}
+	docs := make([]rankedDoc, len(ranked))
+	for i, r := range ranked {
+		docs[i] = rankedDoc{ID: r.ID, Score: r.Score}
+	}
+	return docs
+}
+
+// viewerStatements is a ranking statement written out once for each kind
+// of viewer, with the visibility condition of visibleTo for the anonymous
+// viewer and for a user. Its placeholders are those of the statement
+// around the condition and the condition's own, in order; bind fills them.
+type viewerStatements struct{ anonymous, user string }
+
+// newViewerStatements writes out the statement build returns for a
+// visibility condition, then passes it through finish (nil: as is), which
+// may number the placeholders for PostgreSQL.
+func newViewerStatements(build func(cond string) string, finish func(string) string) viewerStatements {
+	if finish == nil {
+		finish = func(s string) string { return s }
+	}
+	anonymous, _ := visibleTo("")
+	user, _ := visibleTo("viewer") // the arguments differ by viewer, the condition does not
+	return viewerStatements{anonymous: finish(build(anonymous)), user: finish(build(user))}
+}
+
+// bind returns the statement for viewer with its arguments: before, then
+// the visibility condition's, then after.
+func (s viewerStatements) bind(viewer string, before []any, after ...any) (string, []any) {
+	_, condArgs := visibleTo(viewer)
+	args := make([]any, 0, len(before)+len(condArgs)+len(after))
+	args = append(append(append(args, before...), condArgs...), after...)
+	if viewer == "" {
+		return s.anonymous, args
+	}
+	return s.user, args
+}
+
+// queryTitles runs a ranking statement, written out (placeholders as the
+// driver takes them: ? for SQLite, $n for PostgreSQL), on gorm's
+// prepared-statement pool of tx (the transaction's, if tx is one), and
+// scans its rows: id, title, score. Building the statement with gorm cost
+// more than running it (see ViewDocument).
+func queryTitles(tx *gorm.DB, limit int, stmt string, args ...any) ([]SearchTitle, error) {
+	rows, err := tx.Statement.ConnPool.QueryContext(tx.Statement.Context, stmt, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []SearchTitle
+	for rows.Next() {
+		if out == nil {
+			out = make([]SearchTitle, 0, limit)
+		}
+		var t SearchTitle
+		if err := rows.Scan(&t.ID, &t.Title, &t.Score); err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// numbered returns stmt with its ? placeholders numbered $1, $2, … in
+// order, as PostgreSQL takes them. Every ? in stmt is a placeholder.
+func numbered(stmt string) string {
+	var b strings.Builder
+	for n := 1; ; n++ {
+		i := strings.IndexByte(stmt, '?')
+		if i < 0 {
+			break
+		}
+		b.WriteString(stmt[:i])
+		b.WriteString("$" + strconv.Itoa(n))
+		stmt = stmt[i+1:]
+	}
+	b.WriteString(stmt)
+	return b.String()
 }
 
 // setupSearch prepares the search index of db's dialect inside the

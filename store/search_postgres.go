@@ -82,26 +82,43 @@ func tsqueryText(terms []string) string {
 	return b.String()
 }
 
-func (postgresFTS) search(tx *gorm.DB, q searchQuery) ([]rankedDoc, error) {
+// postgresRankQuery is postgresFTS's ranking statement with the
+// visibility condition cond: ts_rank_cd with a title hit weighing ten body
+// hits, divided by 1 + the log of the document length. Its placeholders:
+// the 'english' query text, the 'simple' one, cond's, the limit.
+func postgresRankQuery(cond string) string {
+	return `SELECT d.id, d.title, ts_rank_cd('{0.1, 0.1, 0.1, 1.0}'::real[], d.search, q.q, 1) AS score
+FROM documents d, (SELECT to_tsquery('english', ?) || to_tsquery('simple', ?) AS q) q
+WHERE d.search @@ q.q AND ` + cond + `
+ORDER BY score DESC, d.updated_at DESC, d.id COLLATE "C"
+LIMIT ?`
+}
+
+// postgresRank is postgresRankQuery written out for the pool.
+var postgresRank = newViewerStatements(postgresRankQuery, numbered)
+
+// rankArgs are the arguments of postgresRankQuery before cond's.
+func (postgresFTS) rankArgs(q searchQuery) []any {
+	return []any{tsqueryText(q.terms), tsqueryText(q.terms[len(q.terms)-1:])}
+}
+
+func (p postgresFTS) rank(tx *gorm.DB, q searchQuery) ([]SearchTitle, error) {
+	stmt, args := postgresRank.bind(q.viewer, p.rankArgs(q), q.limit)
+	return queryTitles(tx, q.limit, stmt, args...)
+}
+
+// search ranks with postgresRankQuery and adds a headline to each hit in
+// the same statement.
+func (p postgresFTS) search(tx *gorm.DB, q searchQuery) ([]rankedDoc, error) {
 	cond, condArgs := visibleTo(q.viewer)
-	text := tsqueryText(q.terms)
-	args := []any{
-		// The headline looks for the terms as written (the last one as a
-		// prefix): stemming would miss that prefix, and prefixes of every
-		// term would let "I" or "do" pick the excerpt.
-		text, postgresHeadline,
-		text, tsqueryText(q.terms[len(q.terms)-1:]),
-	}
+	// The headline looks for the terms as written (the last one as a
+	// prefix): stemming would miss that prefix, and prefixes of every
+	// term would let "I" or "do" pick the excerpt.
+	args := append([]any{tsqueryText(q.terms), postgresHeadline}, p.rankArgs(q)...)
 	args = append(append(args, condArgs...), q.limit)
 	var hits []rankedDoc
 	err := tx.Raw(`SELECT r.id, r.score, ts_headline('simple', d.body, to_tsquery('simple', ?), ?) AS snippet
-FROM (
-	SELECT d.id, d.updated_at, ts_rank_cd('{0.1, 0.1, 0.1, 1.0}'::real[], d.search, q.q, 1) AS score
-	FROM documents d, (SELECT to_tsquery('english', ?) || to_tsquery('simple', ?) AS q) q
-	WHERE d.search @@ q.q AND `+cond+`
-	ORDER BY score DESC, d.updated_at DESC, d.id COLLATE "C"
-	LIMIT ?
-) r JOIN documents d ON d.id = r.id
-ORDER BY r.score DESC, r.updated_at DESC, r.id COLLATE "C"`, args...).Scan(&hits).Error
+FROM (`+postgresRankQuery(cond)+`) r JOIN documents d ON d.id = r.id
+ORDER BY r.score DESC, d.updated_at DESC, r.id COLLATE "C"`, args...).Scan(&hits).Error
 	return hits, err
 }

@@ -182,20 +182,31 @@ func ftsExpression(terms []string) string {
 	return b.String()
 }
 
-func (sqliteFTS5) search(tx *gorm.DB, q searchQuery) ([]rankedDoc, error) {
-	expr := ftsExpression(q.terms)
-	cond, args := visibleTo(q.viewer)
-	var hits []rankedDoc
-	err := tx.Raw(`SELECT d.id AS id, -bm25(docs_fts, 10.0, 1.0) AS score
+// fts5Rank is sqliteFTS5's ranking statement: bm25 with a title hit
+// weighing ten body hits. Its placeholders: the FTS5 expression, the
+// visibility condition's, the limit.
+var fts5Rank = newViewerStatements(func(cond string) string {
+	return `SELECT d.id, d.title, -bm25(docs_fts, 10.0, 1.0) AS score
 FROM docs_fts
 JOIN docs_fts_docs m ON m.fts_rowid = docs_fts.rowid
 JOIN documents d ON d.id = m.document_id
-WHERE docs_fts MATCH ? AND `+cond+`
+WHERE docs_fts MATCH ? AND ` + cond + `
 ORDER BY score DESC, d.updated_at DESC, d.id COLLATE BINARY
-LIMIT ?`, append(append([]any{expr}, args...), q.limit)...).Scan(&hits).Error
-	if err != nil || len(hits) == 0 {
+LIMIT ?`
+}, nil)
+
+func (sqliteFTS5) rank(tx *gorm.DB, q searchQuery) ([]SearchTitle, error) {
+	stmt, args := fts5Rank.bind(q.viewer, []any{ftsExpression(q.terms)}, q.limit)
+	return queryTitles(tx, q.limit, stmt, args...)
+}
+
+func (s sqliteFTS5) search(tx *gorm.DB, q searchQuery) ([]rankedDoc, error) {
+	ranked, err := s.rank(tx, q)
+	if err != nil || len(ranked) == 0 {
 		return nil, err
 	}
+	hits := unsnipped(ranked)
+	expr := ftsExpression(q.terms)
 	// Snippets only for the hits returned, not for every match ranked.
 	ids := make([]string, len(hits))
 	for i, h := range hits {
@@ -242,25 +253,39 @@ func (sqliteLike) unindex(tx *gorm.DB, ids []string) error {
 	return nil
 }
 
-func (sqliteLike) search(tx *gorm.DB, q searchQuery) ([]rankedDoc, error) {
-	var (
-		parts []string
-		args  []any
-	)
-	for _, t := range q.terms {
-		parts = append(parts, `CASE WHEN instr(lower(d.title), ?) > 0 THEN
+// likeScore is the score sqliteLike gives a document for one term; its
+// placeholders are the term, thrice.
+const likeScore = `CASE WHEN instr(lower(d.title), ?) > 0 THEN
 	CASE WHEN instr(lower(d.body), ?) > 0 THEN 111 ELSE 110 END
-	WHEN instr(lower(d.body), ?) > 0 THEN 101 ELSE 0 END`)
-		args = append(args, t, t, t)
-	}
-	cond, condArgs := visibleTo(q.viewer)
-	args = append(append(args, condArgs...), q.limit)
-	var hits []rankedDoc
-	err := tx.Raw(`SELECT id, score FROM (
-	SELECT d.id AS id, d.updated_at AS updated_at, `+strings.Join(parts, " + ")+` AS score
-	FROM documents d WHERE `+cond+`
+	WHEN instr(lower(d.body), ?) > 0 THEN 101 ELSE 0 END`
+
+// likeRank writes out sqliteLike's ranking statement for n terms. Its
+// placeholders: each term's thrice (likeScore), the visibility
+// condition's, the limit.
+func likeRank(n int) viewerStatements {
+	return newViewerStatements(func(cond string) string {
+		return `SELECT id, title, score FROM (
+	SELECT d.id AS id, d.title AS title, d.updated_at AS updated_at, ` +
+			strings.Repeat(likeScore+" + ", n-1) + likeScore + ` AS score
+	FROM documents d WHERE ` + cond + `
 ) WHERE score > 0
 ORDER BY score DESC, updated_at DESC, id COLLATE BINARY
-LIMIT ?`, args...).Scan(&hits).Error
-	return hits, err
+LIMIT ?`
+	}, nil)
+}
+
+func (sqliteLike) rank(tx *gorm.DB, q searchQuery) ([]SearchTitle, error) {
+	terms := make([]any, 0, 3*len(q.terms))
+	for _, t := range q.terms {
+		terms = append(terms, t, t, t)
+	}
+	// Written out per call: the fallback scans every visible document, so
+	// building the statement costs nothing by comparison.
+	stmt, args := likeRank(len(q.terms)).bind(q.viewer, terms, q.limit)
+	return queryTitles(tx, q.limit, stmt, args...)
+}
+
+func (s sqliteLike) search(tx *gorm.DB, q searchQuery) ([]rankedDoc, error) {
+	ranked, err := s.rank(tx, q)
+	return unsnipped(ranked), err
 }

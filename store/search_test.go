@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -61,6 +62,52 @@ func TestQueryExpressions(t *testing.T) {
 	}
 	if got, want := tsqueryText([]string{"x", "it's"}), `'x' | 'it''s':*`; got != want {
 		t.Errorf("tsqueryText = %s, want %s", got, want)
+	}
+}
+
+func TestNumbered(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                           "",
+		"SELECT 1":                   "SELECT 1",
+		"?":                          "$1",
+		"a = ? AND b IN (?, ?) OR ?": "a = $1 AND b IN ($2, $3) OR $4",
+	} {
+		if got := numbered(in); got != want {
+			t.Errorf("numbered(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestRankStatements: every ranking statement, for either kind of viewer,
+// has one placeholder for each argument bind gives it, and the PostgreSQL
+// ones are numbered.
+func TestRankStatements(t *testing.T) {
+	q := searchQuery{terms: []string{"a", "b", "c"}, limit: 7}
+	for _, viewer := range []string{"", "u1"} {
+		q.viewer = viewer
+		check := func(engine, stmt string, args []any) {
+			t.Helper()
+			n := strings.Count(stmt, "?")
+			if engine == enginePostgres {
+				if n != 0 {
+					t.Errorf("%s statement for %q holds ?: %s", engine, viewer, stmt)
+				}
+				n = 0 // $1 … $n
+				for strings.Contains(stmt, "$"+strconv.Itoa(n+1)) {
+					n++
+				}
+			}
+			if n != len(args) || args[len(args)-1] != 7 {
+				t.Errorf("%s statement for %q: %d placeholders, arguments %q:\n%s", engine, viewer, n, args, stmt)
+			}
+		}
+		stmt, args := fts5Rank.bind(viewer, []any{ftsExpression(q.terms)}, q.limit)
+		check(engineFTS5, stmt, args)
+		terms := []any{"a", "a", "a", "b", "b", "b", "c", "c", "c"}
+		stmt, args = likeRank(len(q.terms)).bind(viewer, terms, q.limit)
+		check(engineLike, stmt, args)
+		stmt, args = postgresRank.bind(viewer, postgresFTS{}.rankArgs(q), q.limit)
+		check(enginePostgres, stmt, args)
 	}
 }
 

@@ -173,6 +173,15 @@ type SearchHit struct {
 	Score    float64 // higher is better; comparable only within one search
 }
 
+// SearchTitle is one result of SearchDocumentTitles, best first: what a
+// list of results shows, without the snippet, body and shares a SearchHit
+// carries.
+type SearchTitle struct {
+	ID    string
+	Title string  // as stored; may be empty or blank
+	Score float64 // higher is better; comparable only within one search
+}
+
 // Store is the persistence contract of mcpauthz. Every method takes the
 // context first; if the context carries a transaction begun with BeginTx,
 // the method runs inside it.
@@ -315,6 +324,12 @@ type Documents interface {
 	// PostgreSQL). An empty or all-punctuation query returns no hits and
 	// no error; query syntax is never an error.
 	SearchDocuments(ctx context.Context, viewerID, query string, limit int) ([]SearchHit, error)
+	// SearchDocumentTitles is SearchDocuments for a list of results: the
+	// same documents in the same order with the same scores (the same
+	// query rules, visibility, ranking, tie-breaks and limit), but only
+	// each one's ID, Title and Score, read in a single query: no snippet,
+	// body or shares.
+	SearchDocumentTitles(ctx context.Context, viewerID, query string, limit int) ([]SearchTitle, error)
 }
 
 // Transactions lets a caller group several Store calls atomically. The

@@ -50,10 +50,18 @@ func checkDocument(t *testing.T, got *store.Document, want store.Document) {
 }
 
 // search runs SearchDocuments, fails on an error, and returns the IDs of
-// the hits in order.
+// the hits in order. It also runs SearchDocumentTitles with the same
+// arguments, which must agree (see checkTitles), so that every search of
+// the suite checks both.
 func search(t *testing.T, s store.Store, viewer, query string, limit int) ([]string, []store.SearchHit) {
 	t.Helper()
-	hits, err := s.SearchDocuments(t.Context(), viewer, query, limit)
+	return searchIn(t, t.Context(), s, viewer, query, limit)
+}
+
+// searchIn is search with the context ctx (which may carry a transaction).
+func searchIn(t *testing.T, ctx context.Context, s store.Store, viewer, query string, limit int) ([]string, []store.SearchHit) {
+	t.Helper()
+	hits, err := s.SearchDocuments(ctx, viewer, query, limit)
 	must(t, fmt.Sprintf("SearchDocuments(%q, %q)", viewer, query), err)
 	ids := make([]string, len(hits))
 	for i, h := range hits {
@@ -63,7 +71,26 @@ func search(t *testing.T, s store.Store, viewer, query string, limit int) ([]str
 				viewer, query, i, h.Score, i-1, hits[i-1].Score)
 		}
 	}
+	checkTitles(t, ctx, s, viewer, query, limit, hits)
 	return ids, hits
+}
+
+// checkTitles fails unless SearchDocumentTitles(ctx, viewer, query,
+// limit) returns what SearchDocuments returned for the same arguments,
+// hits: the same documents in the same order, each with its stored title
+// and the same score.
+func checkTitles(t *testing.T, ctx context.Context, s store.Store, viewer, query string, limit int, hits []store.SearchHit) {
+	t.Helper()
+	what := fmt.Sprintf("SearchDocumentTitles(%q, %.40q, %d)", viewer, query, limit)
+	titles, err := s.SearchDocumentTitles(ctx, viewer, query, limit)
+	must(t, what, err)
+	want := make([]store.SearchTitle, len(hits))
+	for i, h := range hits {
+		want[i] = store.SearchTitle{ID: h.Document.ID, Title: h.Document.Title, Score: h.Score}
+	}
+	if !slices.Equal(titles, want) {
+		t.Errorf("%s =\n%+v\nwant what SearchDocuments returned:\n%+v", what, titles, want)
+	}
 }
 
 // wantSearch fails unless the search returns exactly the IDs want, in
@@ -538,6 +565,7 @@ func testDocumentSearch(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Errorf("title-only hits = %+v, want one whose snippet starts the body", hits)
 		}
 	})
+	t.Run("Titles", func(t *testing.T) { testDocumentSearchTitles(t, open) })
 	t.Run("HostileQueries", func(t *testing.T) {
 		s := open(t)
 		putDocument(t, s, document("d1", "u1", store.VisibilityPublic, "AND OR NOT NEAR title body",
@@ -564,6 +592,129 @@ func testDocumentSearch(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 		}
 	})
+}
+
+// testDocumentSearchTitles checks SearchDocumentTitles against
+// SearchDocuments (see checkTitles) over a mix of documents (private,
+// shared with and without the viewer, public, the server's, blank titles,
+// ties) for many queries (title and body words, prefixes of the last term,
+// several terms, case, punctuation, no terms), viewers and limits, and
+// inside a transaction; with a few results written out.
+func testDocumentSearchTitles(t *testing.T, open func(t *testing.T) store.Store) {
+	s, ctx := open(t), t.Context()
+	for _, u := range []store.User{user("ua", "alice"), user("ub", "bob"), user("uc", "carol")} {
+		createUser(t, s, u)
+	}
+	docs := []store.Document{
+		document("guide", "ua", store.VisibilityPrivate, "Kestrel migration guide",
+			"How to move the nest. "+filler),
+		document("roadmap", "ua", store.VisibilityShared, "Kestrel roadmap",
+			"Where the kestrel flies next quarter, shared with bob. "+filler),
+		document("handbook", "ub", store.VisibilityPublic, "Employee handbook",
+			"Holidays, expenses, and the kestrel policy of the office. "+filler),
+		document("notes", "", store.VisibilityPublic, "  ",
+			"Server notes: kestrels and falcons. "+filler),
+		document("untitled", "uc", store.VisibilityPublic, "",
+			"A migration plan for the wallaby, without a title. "+filler),
+		document("privlist", "ua", store.VisibilityPrivate, "Kestrel private, with shares",
+			"Shares count only while shared: quokka. "+filler),
+		document("otherteam", "uc", store.VisibilityShared, "Kestrel for carol's team",
+			"Shared with carol's team only: platypus. "+filler),
+		document("ünï", "ub", store.VisibilityPublic, "Ünïcödé kestrel “quotes”",
+			"Café crème and a kestrel. "+filler),
+	}
+	docs[1].SharedWith = []string{"ub"}
+	docs[5].SharedWith = []string{"ub"}
+	docs[6].SharedWith = []string{"ua"}
+	for i, d := range docs {
+		d.UpdatedAt = at(time.Duration(i) * time.Minute)
+		putDocument(t, s, d)
+	}
+	// Ties: the same text, told apart by UpdatedAt, then by ID.
+	for _, id := range []string{"tie-b", "tie-a", "tie-c"} {
+		d := document(id, "ub", store.VisibilityPublic, "Gecko tie", "Same body about geckos.")
+		if id == "tie-c" {
+			d.UpdatedAt = at(2 * time.Hour)
+		}
+		putDocument(t, s, d)
+	}
+
+	queries := []string{"kestrel", "KESTREL", "kest", "k", "kestrel guide", "guide kest", "migration",
+		"migration kestrel", "kestrel migration", "roadmap", "handbook policy", "falcon", "falcons",
+		"falc", "gecko", "geckos", "tie", "quokka", "platypus", "wallaby", "notes", "café", "cafe", "ünïcödé", "quotes", "“quotes”", "kestrel!", `"kestrel" OR`,
+		"title:kestrel", "kestrel*", "nest", "zzyzx", "", "  ", "!!!", "lorem", strings.Repeat("kestrel ", 40)}
+	viewers := []string{"ua", "ub", "uc", "", "other"}
+	for _, viewer := range viewers {
+		for _, q := range queries {
+			for _, limit := range []int{-3, 0, 1, 2, 3, 10, 100, 1000} {
+				search(t, s, viewer, q, limit)
+			}
+		}
+	}
+
+	// A few results written out, where every engine agrees.
+	titles := func(viewer, query string, limit int) []string {
+		t.Helper()
+		got, err := s.SearchDocumentTitles(ctx, viewer, query, limit)
+		must(t, fmt.Sprintf("SearchDocumentTitles(%q, %q)", viewer, query), err)
+		var out []string
+		for _, g := range got {
+			out = append(out, g.ID+"="+g.Title)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		viewer, query string
+		limit         int
+		want          []string
+	}{
+		{"ua", "gecko", 10, []string{"tie-c=Gecko tie", "tie-a=Gecko tie", "tie-b=Gecko tie"}},
+		{"", "GECK", 1000, []string{"tie-c=Gecko tie", "tie-a=Gecko tie", "tie-b=Gecko tie"}},
+		{"ua", "gecko", 2, []string{"tie-c=Gecko tie", "tie-a=Gecko tie"}},
+		{"ua", "gecko", 0, []string{"tie-c=Gecko tie"}},
+		{"ua", "gecko", -1, []string{"tie-c=Gecko tie"}},
+		{"ua", "roadm", 10, []string{"roadmap=Kestrel roadmap"}},
+		{"ub", "roadm", 10, []string{"roadmap=Kestrel roadmap"}},
+		{"uc", "roadm", 10, nil},
+		{"", "roadm", 10, nil},
+		{"ua", "guide", 10, []string{"guide=Kestrel migration guide"}},
+		{"ub", "guide", 10, nil},
+		{"ub", "quokka", 10, nil}, // privlist: shares count only while shared
+		{"ua", "quokka", 10, []string{"privlist=Kestrel private, with shares"}},
+		{"ua", "platypus", 10, []string{"otherteam=Kestrel for carol's team"}},
+		{"uc", "platypus", 10, []string{"otherteam=Kestrel for carol's team"}},
+		{"ub", "platypus", 10, nil},
+		{"other", "wallaby", 10, []string{"untitled="}}, // titles as stored, blank ones too
+		{"", "notes", 10, []string{"notes=  "}},
+		{"", "zzyzx", 10, nil},
+		{"", "!!!", 10, nil},
+	} {
+		if got := titles(tc.viewer, tc.query, tc.limit); !slices.Equal(got, tc.want) {
+			t.Errorf("SearchDocumentTitles(%q, %q, %d) = %q, want %q", tc.viewer, tc.query, tc.limit, got, tc.want)
+		}
+	}
+	// A title hit ranks above a body hit: "migration" is in guide's title
+	// and in untitled's body.
+	if got := titles("ua", "migration", 10); len(got) != 2 || !strings.HasPrefix(got[0], "guide=") {
+		t.Errorf("SearchDocumentTitles(ua, migration) = %q, want guide first, then untitled", got)
+	}
+
+	// In a transaction: what it wrote is found inside, not outside, and
+	// both methods agree on either side.
+	tx, err := s.BeginTX(ctx)
+	must(t, "BeginTX", err)
+	d := document("fresh", "ua", store.VisibilityPrivate, "Kestrel uncommitted", "Fresh kestrel text.")
+	d.UpdatedAt = at(3 * time.Hour)
+	_, err = s.PutDocument(tx, &d)
+	must(t, "PutDocument in tx", err)
+	if got, _ := searchIn(t, tx, s, "ua", "uncommitted", 10); !slices.Equal(got, []string{"fresh"}) {
+		t.Errorf("search in tx = %q, want [fresh]", got)
+	}
+	searchIn(t, tx, s, "ua", "kestrel", 100)
+	must(t, "Rollback", s.Rollback(tx))
+	if got, _ := search(t, s, "ua", "uncommitted", 10); len(got) != 0 {
+		t.Errorf("search after rollback = %q, want nothing", got)
+	}
 }
 
 func testDocumentDelete(t *testing.T, open func(t *testing.T) store.Store) {
