@@ -188,6 +188,70 @@ func TestCIMDCacheBounds(t *testing.T) {
 		lookups(id, 1)
 	})
 
+	t.Run("stale if error", func(t *testing.T) {
+		status := func(path string, code int) {
+			ds.set(path, docResponse{Status: code, ContentType: "application/json", Body: []byte(`{}`)})
+		}
+		fetches := func(path string, want int) {
+			t.Helper()
+			if n := ds.count(path); n != want {
+				t.Fatalf("%s fetched %d times, want %d", path, n, want)
+			}
+		}
+		fails := func(id, want string) {
+			t.Helper()
+			if _, err := r.client(ctx, id); err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("client(%s) = %v, want an error with %q", id, err, want)
+			}
+		}
+		// A failing site: the copy fetched before stands in, and the site
+		// is asked again only every cimdFailureTTL.
+		id := serve("/outage.json", "max-age=600")
+		lookups(id, 1)
+		for i, code := range []int{503, 500, 429} {
+			status("/outage.json", code)
+			clk.Advance(10*time.Minute + time.Second)
+			lookups(id, 2)
+			fetches("/outage.json", 2+i)
+		}
+		clk.Advance(cimdFailureTTL - time.Second)
+		lookups(id, 1)
+		fetches("/outage.json", 4)
+		// A site that answers again is used again.
+		serve("/outage.json", "max-age=600")
+		clk.Advance(2 * time.Second)
+		lookups(id, 1)
+		fetches("/outage.json", 5)
+
+		// A site that is down for good: the copy stands in for
+		// cimdStaleIfError after it expired, then no more.
+		id = serve("/down.json", "max-age=600")
+		lookups(id, 1)
+		status("/down.json", 502)
+		clk.Advance(10*time.Minute + cimdStaleIfError - time.Minute)
+		lookups(id, 1)
+		clk.Advance(2 * time.Minute)
+		fails(id, "unexpected status 502")
+
+		// A document its site no longer serves, or that no longer
+		// validates, is dropped at once.
+		for _, tt := range []struct {
+			path string
+			set  func(string)
+			want string
+		}{
+			{"/gone.json", func(p string) { status(p, 404) }, "unexpected status 404"},
+			{"/forbidden.json", func(p string) { status(p, 403) }, "unexpected status 403"},
+			{"/invalid.json", func(p string) { ds.set(p, docResponse{Body: []byte(`{"client_name":"no id"}`)}) }, "not a valid client metadata document"},
+		} {
+			id := serve(tt.path, "max-age=600")
+			lookups(id, 1)
+			tt.set(tt.path)
+			clk.Advance(10*time.Minute + time.Second)
+			fails(id, tt.want)
+		}
+	})
+
 	t.Run("bounded", func(t *testing.T) {
 		small := newTestResolver(clk, CIMDPolicy{})
 		small.cache = newLRU[*cimdEntry](4)
@@ -276,6 +340,41 @@ func TestJWKSCache(t *testing.T) {
 	ds.set("/jwk-set.json", docResponse{ContentType: "application/jwk-set+json", Body: mustJSON(jwks(k1))})
 	if _, err := c.keys(ctx, ds.URL+"/jwk-set.json", false); err != nil {
 		t.Errorf("application/jwk-set+json: %v", err)
+	}
+
+	// Stale if error: while the jwks_uri fails, the set fetched before
+	// stands in, asked again every jwksRefetchInterval, for at most
+	// jwksStaleIfError past its expiry; a 404 drops it at once.
+	outage := ds.json("/outage-jwks.json", jwks(k1))
+	if _, err := c.keys(ctx, outage, false); err != nil {
+		t.Fatal(err)
+	}
+	ds.set("/outage-jwks.json", docResponse{Status: 503, ContentType: "application/json", Body: []byte("{}")})
+	clk.Advance(jwksDefaultTTL + time.Second)
+	for range 2 {
+		if set, err := c.keys(ctx, outage, false); err != nil || len(set.Key("k1")) != 1 {
+			t.Fatalf("during an outage: %v %+v", err, set)
+		}
+	}
+	if n := ds.count("/outage-jwks.json"); n != 2 {
+		t.Errorf("during an outage: fetched %d times, want 2", n)
+	}
+	clk.Advance(jwksStaleIfError - time.Minute)
+	if _, err := c.keys(ctx, outage, false); err != nil {
+		t.Fatalf("within jwksStaleIfError: %v", err)
+	}
+	clk.Advance(2 * time.Minute)
+	if _, err := c.keys(ctx, outage, false); err == nil || !strings.Contains(err.Error(), "unexpected status 503") {
+		t.Errorf("past jwksStaleIfError: err = %v", err)
+	}
+	gone := ds.json("/gone-jwks.json", jwks(k1))
+	if _, err := c.keys(ctx, gone, false); err != nil {
+		t.Fatal(err)
+	}
+	ds.set("/gone-jwks.json", docResponse{Status: 404, ContentType: "application/json", Body: []byte("{}")})
+	clk.Advance(jwksDefaultTTL + time.Second)
+	if _, err := c.keys(ctx, gone, false); err == nil || !strings.Contains(err.Error(), "unexpected status 404") {
+		t.Errorf("a key set no longer served: err = %v", err)
 	}
 
 	// Without the development switch, a private or loopback jwks_uri is

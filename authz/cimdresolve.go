@@ -21,10 +21,20 @@ import (
 // cimdMaxTTL]; one without them, or with no-store, for cimdMinTTL. A
 // failure is remembered for cimdFailureTTL, so that a client_id cannot make
 // the server fetch on every request.
+//
+// Stale if error (in the spirit of RFC 5861): when the refetch of an
+// expired document fails for want of availability (fetch.Error's
+// Unavailable: no connection, a time-out, a 5xx or 429), the copy that was
+// valid is used on, for cimdFailureTTL at a time, until cimdStaleIfError
+// after it expired, so that an outage of the client's web site does not
+// lock its users out. A document its site no longer serves (any other
+// status), that no longer validates or that the fetcher refuses is dropped
+// at once.
 const (
 	cimdMinTTL       = 5 * time.Minute
 	cimdMaxTTL       = 24 * time.Hour
 	cimdFailureTTL   = 30 * time.Second
+	cimdStaleIfError = 24 * time.Hour
 	cimdCacheEntries = 1000
 )
 
@@ -51,6 +61,12 @@ type cimdEntry struct {
 	client  *store.Client
 	err     *cimdError
 	expires time.Time
+	// staleUntil, for a client, is how long it may stand in for a
+	// document that cannot be fetched (see cimdStaleIfError).
+	staleUntil time.Time
+	// unavailable, for a failure, says the document's site could not be
+	// reached or was failing (fetch.Error's Unavailable).
+	unavailable bool
 }
 
 func newCIMDResolver(cfg Config, f *fetch.Fetcher) *cimdResolver {
@@ -72,15 +88,21 @@ func (r *cimdResolver) client(ctx context.Context, id string) (*store.Client, er
 		return nil, err
 	}
 	r.mu.Lock()
-	e, ok := r.cache.get(id)
+	prev, ok := r.cache.get(id)
 	r.mu.Unlock()
-	if ok && r.now().Before(e.expires) {
-		return e.result()
+	if ok && r.now().Before(prev.expires) {
+		return prev.result()
 	}
 	ch := r.group.DoChan(id, func() (any, error) {
 		// Shared by every waiter, so it must outlive the first caller's
 		// request; the fetcher's own timeout bounds it.
-		e := r.load(context.WithoutCancel(ctx), id)
+		lctx := context.WithoutCancel(ctx)
+		e := r.load(lctx, id)
+		if e.unavailable && prev != nil && prev.client != nil && r.now().Before(prev.staleUntil) {
+			r.log.WarnContext(lctx, "client metadata document unavailable; using the copy fetched before",
+				"client_id", id, "error", e.err, "stale_until", prev.staleUntil)
+			e = &cimdEntry{client: prev.client, expires: r.now().Add(cimdFailureTTL), staleUntil: prev.staleUntil}
+		}
 		r.mu.Lock()
 		r.cache.put(id, e)
 		r.mu.Unlock()
@@ -132,7 +154,9 @@ func (r *cimdResolver) load(ctx context.Context, id string) *cimdEntry {
 	})
 	if err != nil {
 		if fe, ok := errors.AsType[*fetch.Error](err); ok {
-			return fail("it could not be fetched: "+fe.Reason, err)
+			e := fail("it could not be fetched: "+fe.Reason, err)
+			e.unavailable = fe.Unavailable
+			return e
 		}
 		return fail("it could not be fetched", err)
 	}
@@ -148,7 +172,7 @@ func (r *cimdResolver) load(ctx context.Context, id string) *cimdEntry {
 	c.CreatedAt, c.UpdatedAt = start.UTC(), start.UTC()
 	ttl := cacheLifetime(resp.Header, start, cimdMinTTL, cimdMaxTTL, cimdMinTTL)
 	r.log.DebugContext(ctx, "client metadata document loaded", "client_id", id, "client_name", c.Name, "token_endpoint_auth_method", c.TokenEndpointAuthMethod, "cache", ttl)
-	return &cimdEntry{client: c, expires: start.Add(ttl)}
+	return &cimdEntry{client: c, expires: start.Add(ttl), staleUntil: start.Add(ttl + cimdStaleIfError)}
 }
 
 // cimdHostAllowed reports whether the allowlist admits host: as

@@ -158,6 +158,12 @@ const (
 	// key rotation) and how long a failed fetch is remembered.
 	jwksRefetchInterval = 30 * time.Second
 	jwksCacheEntries    = 1000
+	// jwksStaleIfError is how long past its expiry a key set is used on
+	// while its jwks_uri is unavailable (fetch.Error's Unavailable), asked
+	// again every jwksRefetchInterval. Shorter than for metadata documents:
+	// a client that dropped a compromised key must not see it honoured for
+	// long by an attacker who also keeps its site failing.
+	jwksStaleIfError = time.Hour
 )
 
 // jwksCache fetches clients' jwks_uri documents through the guarded
@@ -180,6 +186,11 @@ type jwksEntry struct {
 	err       error               // why it failed; shown to the client
 	fetchedAt time.Time
 	expires   time.Time
+	// staleUntil, for a set, is how long it may stand in for one that
+	// cannot be fetched (see jwksStaleIfError).
+	staleUntil time.Time
+	// unavailable, for a failure, is fetch.Error's Unavailable.
+	unavailable bool
 }
 
 var _ fosite.JWKSFetcherStrategy = (*jwksCache)(nil)
@@ -191,25 +202,33 @@ func newJWKSCache(f *fetch.Fetcher, now func() time.Time, log *slog.Logger) *jwk
 // keys returns the key set at uri. With refresh (the assertion's key was
 // not in the cached set) it fetches again unless it did so less than
 // jwksRefetchInterval ago. A failed fetch is remembered for
-// jwksRefetchInterval. Concurrent fetches of one URI are one fetch.
+// jwksRefetchInterval, and while the jwks_uri is unavailable the set
+// fetched before stands in (see jwksStaleIfError). Concurrent fetches of
+// one URI are one fetch.
 func (c *jwksCache) keys(ctx context.Context, uri string, refresh bool) (*jose.JSONWebKeySet, error) {
 	now := c.now()
 	c.mu.Lock()
-	e, ok := c.entries.get(uri)
+	prev, ok := c.entries.get(uri)
 	c.mu.Unlock()
 	if ok {
-		recent := now.Sub(e.fetchedAt) < jwksRefetchInterval
+		recent := now.Sub(prev.fetchedAt) < jwksRefetchInterval
 		switch {
-		case e.err != nil && recent:
-			return nil, e.err
-		case e.err == nil && now.Before(e.expires) && (!refresh || recent):
-			return e.set, nil
+		case prev.err != nil && recent:
+			return nil, prev.err
+		case prev.err == nil && now.Before(prev.expires) && (!refresh || recent):
+			return prev.set, nil
 		}
 	}
 	ch := c.group.DoChan(uri, func() (any, error) {
 		// The fetch is shared by every waiter: it must not end when the
 		// first caller goes away. The fetcher bounds it in time.
-		e := c.fetch(context.WithoutCancel(ctx), uri)
+		fctx := context.WithoutCancel(ctx)
+		e := c.fetch(fctx, uri)
+		if now := c.now(); e.unavailable && ok && prev.set != nil && now.Before(prev.staleUntil) {
+			c.log.WarnContext(fctx, "client jwks_uri unavailable; using the key set fetched before",
+				"jwks_uri", uri, "error", e.err, "stale_until", prev.staleUntil)
+			e = &jwksEntry{set: prev.set, fetchedAt: now, expires: now.Add(jwksRefetchInterval), staleUntil: prev.staleUntil}
+		}
 		c.mu.Lock()
 		c.entries.put(uri, e)
 		c.mu.Unlock()
@@ -237,7 +256,8 @@ func (c *jwksCache) fetch(ctx context.Context, uri string) *jwksEntry {
 			reason += ": " + fe.Reason
 		}
 		c.log.InfoContext(ctx, "client jwks_uri refused", "jwks_uri", uri, "error", err)
-		return &jwksEntry{err: errors.New(reason), fetchedAt: now, expires: now}
+		fe, _ := errors.AsType[*fetch.Error](err)
+		return &jwksEntry{err: errors.New(reason), fetchedAt: now, expires: now, unavailable: fe != nil && fe.Unavailable}
 	}
 	set, err := parseJWKS(resp.Body)
 	if err != nil {
@@ -245,7 +265,7 @@ func (c *jwksCache) fetch(ctx context.Context, uri string) *jwksEntry {
 		return &jwksEntry{err: err, fetchedAt: now, expires: now}
 	}
 	ttl := cacheLifetime(resp.Header, now, jwksMinTTL, jwksMaxTTL, jwksDefaultTTL)
-	return &jwksEntry{set: set, fetchedAt: now, expires: now.Add(ttl)}
+	return &jwksEntry{set: set, fetchedAt: now, expires: now.Add(ttl), staleUntil: now.Add(ttl + jwksStaleIfError)}
 }
 
 // Resolve implements fosite.JWKSFetcherStrategy.

@@ -245,6 +245,13 @@ type Error struct {
 	URL string
 	// Err is the underlying cause, if any; it is for logs.
 	Err error
+	// Unavailable says the failure is one of availability, likely to pass:
+	// the connection could not be made or broke, a time limit ran out, or
+	// the server answered 5xx or 429. It is false for every refusal of the
+	// fetcher's own (an address, a scheme, a size, a content type, a TLS
+	// certificate) and for any other status, so a caller may keep using a
+	// copy it fetched earlier exactly when it is true.
+	Unavailable bool
 }
 
 func (e *Error) Error() string {
@@ -325,7 +332,9 @@ func (f *Fetcher) Get(ctx context.Context, req Request) (*Response, error) {
 		if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
 			return fail(fmt.Sprintf("redirect (status %d) not followed", resp.StatusCode), nil)
 		}
-		return fail(fmt.Sprintf("unexpected status %d", resp.StatusCode), nil)
+		e := &Error{Reason: fmt.Sprintf("unexpected status %d", resp.StatusCode), URL: shown}
+		e.Unavailable = resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
+		return nil, e
 	}
 	if reason := checkContentType(resp.Header, accept); reason != "" {
 		return fail(reason, nil)
@@ -363,9 +372,12 @@ func (f *Fetcher) failure(parent, ctx context.Context, shown, reason string, err
 		rhe  tls.RecordHeaderError
 		te   interface{ Timeout() bool }
 	)
+	// Unless a case below says otherwise, the connection broke: the
+	// failure is one of availability.
+	unavailable := true
 	switch {
 	case parent.Err() != nil:
-		reason = "request canceled"
+		reason, unavailable = "request canceled", false
 	case ctx.Err() != nil:
 		reason = fmt.Sprintf("request timed out after %s", f.cfg.Timeout)
 	case errors.As(err, &fe):
@@ -375,13 +387,13 @@ func (f *Fetcher) failure(parent, ctx context.Context, shown, reason string, err
 		e.URL = shown
 		return &e
 	case errors.As(err, &cert):
-		reason = "TLS certificate verification failed"
+		reason, unavailable = "TLS certificate verification failed", false
 	case errors.As(err, &ae), errors.As(err, &rhe):
-		reason = "TLS handshake failed"
+		reason, unavailable = "TLS handshake failed", false
 	case errors.As(err, &te) && te.Timeout():
 		reason = "connection timed out" // e.g. the TLS handshake
 	}
-	return &Error{Reason: reason, URL: shown, Err: err}
+	return &Error{Reason: reason, URL: shown, Err: err, Unavailable: unavailable}
 }
 
 // guardedDial is the transports' DialContext: resolve, check every
@@ -425,9 +437,9 @@ func (f *Fetcher) guardedDial(requireLoopback bool, dial dialFunc) dialFunc {
 		case outer.Err() != nil:
 			return nil, outer.Err()
 		case ctx.Err() != nil:
-			return nil, &Error{Reason: fmt.Sprintf("connection timed out after %s", f.cfg.ConnectTimeout), Err: first}
+			return nil, &Error{Reason: fmt.Sprintf("connection timed out after %s", f.cfg.ConnectTimeout), Err: first, Unavailable: true}
 		}
-		return nil, &Error{Reason: "could not connect", Err: first}
+		return nil, &Error{Reason: "could not connect", Err: first, Unavailable: true}
 	}
 }
 
@@ -466,7 +478,7 @@ func (f *Fetcher) resolve(ctx context.Context, network, address string, requireL
 		addrs, err = f.cfg.Resolver.LookupNetIP(ctx, ipNetwork(network), name)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, 0, &Error{Reason: fmt.Sprintf("connection timed out after %s", f.cfg.ConnectTimeout), Err: err}
+				return nil, 0, &Error{Reason: fmt.Sprintf("connection timed out after %s", f.cfg.ConnectTimeout), Err: err, Unavailable: true}
 			}
 			return nil, 0, unresolved(h.name, err)
 		}

@@ -87,6 +87,8 @@ func TestGetRefusedBeforeConnecting(t *testing.T) {
 		var fe *Error
 		if !errors.As(err, &fe) {
 			t.Errorf("%s: %v is not an *Error", url, err)
+		} else if fe.Unavailable {
+			t.Errorf("%s: a refusal is Unavailable: %v", url, err)
 		}
 	}
 	if s.hits.Load() != 0 || len(d.dialed()) != 0 {
@@ -326,7 +328,13 @@ func TestGetStatus(t *testing.T) {
 	f := New(Config{AllowLoopback: true})
 	for _, code := range []int{400, 401, 403, 404, 410, 429, 500, 502, 503} {
 		_, err := f.Get(context.Background(), Request{URL: fmt.Sprintf("%s/%d", s.URL, code), MaxBytes: 1024, Accept: jsonAccept})
-		fetchErr(t, err, fmt.Sprintf("unexpected status %d", code))
+		fe := fetchErr(t, err, fmt.Sprintf("unexpected status %d", code))
+		// Only an overloaded or failing server is "unavailable": a copy
+		// fetched earlier may stand in; a 4xx says the document is gone
+		// or refused.
+		if want := code == 429 || code >= 500; fe.Unavailable != want {
+			t.Errorf("status %d: Unavailable = %v, want %v", code, fe.Unavailable, want)
+		}
 	}
 	for _, code := range []int{200, 203} {
 		resp, err := f.Get(context.Background(), Request{URL: fmt.Sprintf("%s/%d", s.URL, code), MaxBytes: 1024, Accept: jsonAccept})
@@ -459,6 +467,9 @@ func TestGetSlowBody(t *testing.T) {
 	start := time.Now()
 	_, err := f.Get(context.Background(), Request{URL: s.URL, MaxBytes: 1024, Accept: jsonAccept})
 	fe := fetchErr(t, err, "request timed out after 300ms")
+	if !fe.Unavailable {
+		t.Error("a timed-out request is not Unavailable")
+	}
 	if !errors.Is(fe, context.DeadlineExceeded) {
 		t.Errorf("cause %v is not DeadlineExceeded", fe.Err)
 	}
@@ -493,7 +504,9 @@ func TestGetConnectTimeout(t *testing.T) {
 	f := newFetcher(Config{Resolver: res, ConnectTimeout: 200 * time.Millisecond, Timeout: 5 * time.Second}, hooks{dial: hang})
 	start := time.Now()
 	_, err := f.Get(context.Background(), Request{URL: "https://slow.example.com/", MaxBytes: 1024, Accept: jsonAccept})
-	fetchErr(t, err, "connection timed out after 200ms")
+	if fe := fetchErr(t, err, "connection timed out after 200ms"); !fe.Unavailable {
+		t.Error("a connect time-out is not Unavailable")
+	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("took %v", d)
 	}
@@ -514,7 +527,9 @@ func TestGetConnectFailure(t *testing.T) {
 	l.Close()
 	f := New(Config{AllowLoopback: true})
 	_, err = f.Get(context.Background(), Request{URL: "http://" + addr + "/", MaxBytes: 1024, Accept: jsonAccept})
-	fetchErr(t, err, "could not connect")
+	if fe := fetchErr(t, err, "could not connect"); !fe.Unavailable {
+		t.Error("a refused connection is not Unavailable")
+	}
 }
 
 func TestGetCanceled(t *testing.T) {
@@ -525,7 +540,9 @@ func TestGetCanceled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := f.Get(ctx, Request{URL: s.URL, MaxBytes: 1024, Accept: jsonAccept})
-	fetchErr(t, err, "request canceled")
+	if fe := fetchErr(t, err, "request canceled"); fe.Unavailable {
+		t.Error("the caller's own cancellation is Unavailable")
+	}
 }
 
 // TestGetBadRequest: programming errors are plain errors, not *Error.
