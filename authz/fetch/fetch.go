@@ -53,7 +53,9 @@
 // refused, connection errors) and is meant for logs. Reasons for host
 // names deliberately do not reveal what a name resolved to, nor whether it
 // resolved at all, so the server cannot be used as an oracle for a
-// split-horizon DNS.
+// split-horizon DNS. Error.Unavailable marks the failures a caller may ride
+// out with a copy it fetched before (no connection, a time-out, 5xx, 429);
+// a name that does not resolve is not one of them, for the same reason.
 package fetch
 
 import (
