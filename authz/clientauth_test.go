@@ -230,8 +230,14 @@ func TestPrivateKeyJWTWithJWKSURI(t *testing.T) {
 	if n := ds.count("/jwks.json"); n != 2 {
 		t.Errorf("jwks_uri fetched %d times, want 2", n)
 	}
+	// The client's site fails: the key set fetched before stands in for
+	// jwksStaleIfError past its expiry, then the client is refused.
 	ds.set("/jwks.json", docResponse{Status: http.StatusInternalServerError})
-	e.Clock.Advance(jwksMaxTTL)
+	e.Clock.Advance(jwksDefaultTTL + time.Second)
+	if tr := e.token(withAssertion(cc, k2.sign(t, e.URL, id, assertion{}, e.Clock.Now())), "", ""); tr.Status != http.StatusOK {
+		t.Fatalf("token while the jwks_uri fails, within jwksStaleIfError: %d %v", tr.Status, tr.Body)
+	}
+	e.Clock.Advance(jwksStaleIfError)
 	wantTokenError(t, e.token(withAssertion(cc, k2.sign(t, e.URL, id, assertion{}, e.Clock.Now())), "", ""), "cannot be used: it could not be fetched: unexpected status 500")
 
 	// Without the development switch: refused at registration, and a
