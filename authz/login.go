@@ -94,7 +94,13 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	page.Username = name
 
 	keys := []string{"user:" + name, "ip:" + s.clientIP(r)}
-	if ok, retry := s.throttle.Allowed(keys...); !ok {
+	ok, retry, err := s.throttle.Allowed(ctx, keys...)
+	if err != nil {
+		s.log.ErrorContext(ctx, "login: read the failure count", "error", err)
+		s.pages.Error(w, ErrorPage{Title: "Sign-in failed", Message: "The server could not check your sign-in. Try again.", Status: http.StatusInternalServerError})
+		return
+	}
+	if !ok {
 		mins := int(math.Ceil(retry.Minutes()))
 		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(retry.Seconds()))))
 		page.Error = fmt.Sprintf("Too many failed sign-in attempts. Try again in %d minute%s.", mins, plural(mins))
@@ -108,7 +114,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, err := s.store.GetUserByName(ctx, name)
-	ok := false
+	ok = false
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		s.passwords.Dummy(password)
@@ -123,13 +129,19 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !ok {
-		s.throttle.Failure(keys...)
+		if err := s.throttle.Failure(ctx, keys...); err != nil {
+			// The person still learns the password was wrong; the count
+			// missed one failure.
+			s.log.ErrorContext(ctx, "login: count the failure", "error", err)
+		}
 		s.log.InfoContext(ctx, "login failed", "user", name, "ip", s.clientIP(r))
 		page.Error = "Wrong user name or password."
 		s.pages.Login(w, http.StatusUnauthorized, page)
 		return
 	}
-	s.throttle.Success("user:" + name)
+	if err := s.throttle.Success(ctx, "user:"+name); err != nil {
+		s.log.ErrorContext(ctx, "login: clear the failure count", "error", err)
+	}
 	sess := s.session(r)
 	sess.Values = map[any]any{sessUserID: user.ID, sessAuthTime: s.now().Unix()}
 	if err := sess.Save(r, w); err != nil {

@@ -21,15 +21,27 @@ func (s *Server) limitRegistrations(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 			return
 		}
+		ctx := r.Context()
 		key := "register:" + s.clientIP(r)
-		if ok, retry := s.regLimit.Allowed(key); !ok {
+		ok, retry, err := s.regLimit.Allowed(ctx, key)
+		if err != nil {
+			s.log.ErrorContext(ctx, "registration rate limit: read the count", "error", err)
+			writeJSONError(w, newError(http.StatusInternalServerError, codeServerError, "the registration could not be counted; try again"))
+			return
+		}
+		if !ok {
 			secs := int(math.Ceil(retry.Seconds()))
 			w.Header().Set("Retry-After", fmt.Sprint(secs))
 			s.log.WarnContext(r.Context(), "registration rate limit", "ip", s.clientIP(r))
 			writeJSONError(w, newError(http.StatusTooManyRequests, codeInvalidRequest, "too many registrations from this address; retry in %d seconds", secs))
 			return
 		}
-		s.regLimit.Failure(key) // counts every attempt, not only failures
+		// Every attempt counts, not only failures.
+		if err := s.regLimit.Failure(ctx, key); err != nil {
+			s.log.ErrorContext(ctx, "registration rate limit: count", "error", err)
+			writeJSONError(w, newError(http.StatusInternalServerError, codeServerError, "the registration could not be counted; try again"))
+			return
+		}
 		h(w, r)
 	}
 }

@@ -1,40 +1,33 @@
 package authz
 
 import (
-	"container/list"
-	"sync"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
+
+	"github.com/mcpauthz/mcpauthz/store"
 )
 
-// throttleMaxKeys caps the keys a Throttle tracks; beyond it the key with
-// the oldest latest failure is dropped.
-const throttleMaxKeys = 100_000
-
-// Throttle limits failed logins per key (the caller passes opaque keys such
-// as "user:<name>" and "ip:<addr>"): once a key has maxFailures failures
+// Throttle limits attempts per key (the caller passes opaque keys such as
+// "user:<name>" and "ip:<addr>"): once a key has maxFailures failures
 // within the sliding window, Allowed refuses it until the oldest of them
-// leaves the window. Memory is bounded: stale keys are evicted as it goes
-// and at most 100,000 keys are kept. A Throttle is safe for concurrent use.
+// leaves the window. The failures live in the store (store.Attempts), so
+// every instance of a deployment counts the same ones; the store forgets
+// them when they expire (DeleteExpired). Keys are stored as SHA-256
+// hashes: fixed-size, and no names or addresses in the table. A Throttle
+// is safe for concurrent use.
 type Throttle struct {
-	max     int
-	window  time.Duration
-	now     func() time.Time
-	maxKeys int
-
-	mu    sync.Mutex
-	keys  map[string]*list.Element // of *throttleEntry
-	order *list.List               // front = least recently failed
+	st     store.Attempts
+	max    int
+	window time.Duration
+	now    func() time.Time
 }
 
-type throttleEntry struct {
-	key      string
-	failures []time.Time // oldest first, at most max, all within the window
-}
-
-// NewThrottle returns a Throttle allowing fewer than maxFailures failures
-// per key within window. now is the clock (nil means time.Now); maxFailures
-// below 1 means 5 and a window below 1ns means 15 minutes.
-func NewThrottle(maxFailures int, window time.Duration, now func() time.Time) *Throttle {
+// NewThrottle returns a Throttle on st allowing fewer than maxFailures
+// failures per key within window. now is the clock (nil means time.Now);
+// maxFailures below 1 means 5 and a window below 1ns means 15 minutes.
+func NewThrottle(st store.Attempts, maxFailures int, window time.Duration, now func() time.Time) *Throttle {
 	if maxFailures < 1 {
 		maxFailures = 5
 	}
@@ -44,117 +37,58 @@ func NewThrottle(maxFailures int, window time.Duration, now func() time.Time) *T
 	if now == nil {
 		now = time.Now
 	}
-	return &Throttle{
-		max:     maxFailures,
-		window:  window,
-		now:     now,
-		maxKeys: throttleMaxKeys,
-		keys:    map[string]*list.Element{},
-		order:   list.New(),
-	}
+	return &Throttle{st: st, max: maxFailures, window: window, now: now}
 }
 
 // Allowed reports whether an attempt for keys may go ahead: false when any
 // key has reached the failure limit within the window. retryAfter is then
 // the longest time until one of those keys is allowed again (the oldest
-// counted failure leaving the window); it is zero when ok.
-func (t *Throttle) Allowed(keys ...string) (ok bool, retryAfter time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// counted failure leaving the window); it is zero when ok. An error is the
+// store's: the caller cannot tell, so it should refuse.
+func (t *Throttle) Allowed(ctx context.Context, keys ...string) (ok bool, retryAfter time.Duration, err error) {
 	now := t.now()
-	t.evictStale(now)
 	for _, k := range keys {
-		el, found := t.keys[k]
-		if !found {
-			continue
+		// The latest max failures decide: the oldest of them must leave
+		// the window first.
+		at, err := t.st.RecentAttempts(ctx, throttleKey(k), now.Add(-t.window), t.max)
+		if err != nil {
+			return false, 0, err
 		}
-		e := el.Value.(*throttleEntry)
-		t.prune(e, now)
-		if len(e.failures) == 0 {
-			t.remove(el)
-			continue
-		}
-		if len(e.failures) >= t.max {
-			if d := e.failures[0].Add(t.window).Sub(now); d > retryAfter {
+		if len(at) >= t.max {
+			if d := at[len(at)-1].Add(t.window).Sub(now); d > retryAfter {
 				retryAfter = d
 			}
 		}
 	}
-	return retryAfter == 0, retryAfter
+	return retryAfter == 0, retryAfter, nil
 }
 
-// Failure records a failed attempt against each of keys.
-func (t *Throttle) Failure(keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+// Failure records a failed attempt against each of keys; a key given twice
+// counts once.
+func (t *Throttle) Failure(ctx context.Context, keys ...string) error {
 	now := t.now()
-	t.evictStale(now)
+	hashed := make([]string, 0, len(keys))
 	for i, k := range keys {
-		if seenBefore(keys[:i], k) {
-			continue
+		if !seenBefore(keys[:i], k) {
+			hashed = append(hashed, throttleKey(k))
 		}
-		el, found := t.keys[k]
-		var e *throttleEntry
-		if found {
-			e = el.Value.(*throttleEntry)
-			t.prune(e, now)
-			t.order.MoveToBack(el)
-		} else {
-			e = &throttleEntry{key: k, failures: make([]time.Time, 0, 1)}
-			t.keys[k] = t.order.PushBack(e)
-		}
-		if len(e.failures) >= t.max {
-			// Keep only the latest max failures: those decide when the
-			// key is allowed again.
-			n := copy(e.failures, e.failures[len(e.failures)-t.max+1:])
-			e.failures = e.failures[:n]
-		}
-		e.failures = append(e.failures, now)
 	}
-	for len(t.keys) > t.maxKeys {
-		t.remove(t.order.Front())
-	}
+	return t.st.AddAttempts(ctx, hashed, now, now.Add(t.window))
 }
 
 // Success forgets the failures of keys (call it after a good login).
-func (t *Throttle) Success(keys ...string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range keys {
-		if el, found := t.keys[k]; found {
-			t.remove(el)
-		}
+func (t *Throttle) Success(ctx context.Context, keys ...string) error {
+	hashed := make([]string, len(keys))
+	for i, k := range keys {
+		hashed[i] = throttleKey(k)
 	}
+	return t.st.ClearAttempts(ctx, hashed...)
 }
 
-// prune drops failures that have left the window.
-func (t *Throttle) prune(e *throttleEntry, now time.Time) {
-	cutoff := now.Add(-t.window)
-	i := 0
-	for i < len(e.failures) && !e.failures[i].After(cutoff) {
-		i++
-	}
-	if i > 0 {
-		e.failures = append(e.failures[:0], e.failures[i:]...)
-	}
-}
-
-// evictStale removes keys whose latest failure has left the window. Keys
-// are ordered by latest failure, so it stops at the first live one.
-func (t *Throttle) evictStale(now time.Time) {
-	cutoff := now.Add(-t.window)
-	for el := t.order.Front(); el != nil; el = t.order.Front() {
-		e := el.Value.(*throttleEntry)
-		if len(e.failures) > 0 && e.failures[len(e.failures)-1].After(cutoff) {
-			return
-		}
-		t.remove(el)
-	}
-}
-
-func (t *Throttle) remove(el *list.Element) {
-	e := t.order.Remove(el).(*throttleEntry)
-	delete(t.keys, e.key)
+// throttleKey is how key is stored: the hex SHA-256 of "throttle:" + key.
+func throttleKey(key string) string {
+	h := sha256.Sum256([]byte("throttle:" + key))
+	return hex.EncodeToString(h[:])
 }
 
 func seenBefore(keys []string, k string) bool {

@@ -2,10 +2,60 @@ package authz
 
 import (
 	"fmt"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpauthz/mcpauthz/store"
 )
+
+// newTestThrottle is a Throttle on a new SQLite file, with a fake clock;
+// throttles sharing st count the same failures (several instances).
+func newTestThrottle(t testing.TB, st store.Attempts, max int, window time.Duration) (*testThrottle, *throttleTestClock) {
+	t.Helper()
+	if st == nil {
+		db, err := store.Open(t.Context(), store.Config{DSN: filepath.Join(t.TempDir(), "throttle.db")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		st = db
+	}
+	clk := newThrottleTestClock()
+	return &testThrottle{t: t, th: NewThrottle(st, max, window, clk.Now)}, clk
+}
+
+// testThrottle calls a Throttle with the test's context and fails the
+// test on a store error.
+type testThrottle struct {
+	t  testing.TB
+	th *Throttle
+}
+
+func (x *testThrottle) Allowed(keys ...string) (bool, time.Duration) {
+	x.t.Helper()
+	ok, ra, err := x.th.Allowed(x.t.Context(), keys...)
+	if err != nil {
+		x.t.Fatalf("Allowed: %v", err)
+	}
+	return ok, ra
+}
+
+func (x *testThrottle) Failure(keys ...string) {
+	x.t.Helper()
+	if err := x.th.Failure(x.t.Context(), keys...); err != nil {
+		x.t.Fatalf("Failure: %v", err)
+	}
+}
+
+func (x *testThrottle) Success(keys ...string) {
+	x.t.Helper()
+	if err := x.th.Success(x.t.Context(), keys...); err != nil {
+		x.t.Fatalf("Success: %v", err)
+	}
+}
 
 // throttleTestClock is a settable clock for tests.
 type throttleTestClock struct {
@@ -30,8 +80,7 @@ func (c *throttleTestClock) Advance(d time.Duration) {
 }
 
 func TestThrottleLocksAfterMaxFailures(t *testing.T) {
-	clk := newThrottleTestClock()
-	th := NewThrottle(5, 15*time.Minute, clk.Now)
+	th, clk := newTestThrottle(t, nil, 5, 15*time.Minute)
 	keys := []string{"user:alice", "ip:192.0.2.1"}
 	for i := range 5 {
 		if ok, ra := th.Allowed(keys...); !ok || ra != 0 {
@@ -70,8 +119,7 @@ func TestThrottleLocksAfterMaxFailures(t *testing.T) {
 }
 
 func TestThrottleAnyKeyLocks(t *testing.T) {
-	clk := newThrottleTestClock()
-	th := NewThrottle(3, time.Minute, clk.Now)
+	th, clk := newTestThrottle(t, nil, 3, time.Minute)
 	for range 3 {
 		th.Failure("ip:10.0.0.1")
 	}
@@ -95,8 +143,7 @@ func TestThrottleAnyKeyLocks(t *testing.T) {
 }
 
 func TestThrottleSuccessClears(t *testing.T) {
-	clk := newThrottleTestClock()
-	th := NewThrottle(2, time.Minute, clk.Now)
+	th, _ := newTestThrottle(t, nil, 2, time.Minute)
 	th.Failure("user:a", "ip:1")
 	th.Failure("user:a", "ip:1")
 	if ok, _ := th.Allowed("user:a"); ok {
@@ -116,8 +163,7 @@ func TestThrottleSuccessClears(t *testing.T) {
 }
 
 func TestThrottleKeysIndependent(t *testing.T) {
-	clk := newThrottleTestClock()
-	th := NewThrottle(1, time.Minute, clk.Now)
+	th, _ := newTestThrottle(t, nil, 1, time.Minute)
 	th.Failure("user:a")
 	if ok, _ := th.Allowed("user:a"); ok {
 		t.Error("user:a allowed")
@@ -132,7 +178,7 @@ func TestThrottleKeysIndependent(t *testing.T) {
 	}
 	// A key repeated in one call counts once.
 	th.Failure("user:c", "user:c")
-	th2 := NewThrottle(2, time.Minute, clk.Now)
+	th2, _ := newTestThrottle(t, nil, 2, time.Minute)
 	th2.Failure("k", "k")
 	if ok, _ := th2.Allowed("k"); !ok {
 		t.Error("duplicate key counted twice")
@@ -140,92 +186,110 @@ func TestThrottleKeysIndependent(t *testing.T) {
 }
 
 func TestThrottleDefaults(t *testing.T) {
-	th := NewThrottle(0, 0, nil)
+	th := NewThrottle(nil, 0, 0, nil)
 	if th.max != 5 || th.window != 15*time.Minute || th.now == nil {
 		t.Errorf("defaults: max=%d window=%v", th.max, th.window)
 	}
-	th.Failure("x")
-	if ok, _ := th.Allowed("x"); !ok {
-		t.Error("one failure locked")
+	x, _ := newTestThrottle(t, nil, 0, 0)
+	for range 4 {
+		x.Failure("x")
+	}
+	if ok, _ := x.Allowed("x"); !ok {
+		t.Error("four failures locked")
+	}
+	x.Failure("x")
+	if ok, ra := x.Allowed("x"); ok || ra != 15*time.Minute {
+		t.Errorf("five failures: ok=%v retryAfter=%v, want false 15m", ok, ra)
 	}
 }
 
-func TestThrottleMemoryBounded(t *testing.T) {
-	clk := newThrottleTestClock()
-	th := NewThrottle(3, time.Minute, clk.Now)
-	th.maxKeys = 100
-	for i := range 1000 {
-		th.Failure(fmt.Sprintf("ip:%d", i))
+// TestThrottleSharedByInstances: two servers on one database (two
+// Throttles on one store) count the same failures, so spreading attempts
+// over instances gains nothing; and what the store holds are hashes, not
+// names or addresses.
+func TestThrottleSharedByInstances(t *testing.T) {
+	db, err := store.Open(t.Context(), store.Config{DSN: filepath.Join(t.TempDir(), "shared.db")})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if n := len(th.keys); n != 100 || th.order.Len() != 100 {
-		t.Fatalf("%d keys (%d in order), want 100", n, th.order.Len())
+	t.Cleanup(func() { db.Close() })
+	a, clk := newTestThrottle(t, db, 4, time.Minute)
+	b := &testThrottle{t: t, th: NewThrottle(db, 4, time.Minute, clk.Now)}
+	a.Failure("user:alice")
+	b.Failure("user:alice")
+	a.Failure("user:alice")
+	if ok, _ := b.Allowed("user:alice"); !ok {
+		t.Fatal("three failures locked")
 	}
-	// The newest keys survive; the oldest were dropped.
-	if _, ok := th.keys["ip:999"]; !ok {
-		t.Error("newest key dropped")
+	b.Failure("user:alice")
+	for name, x := range map[string]*testThrottle{"a": a, "b": b} {
+		if ok, _ := x.Allowed("user:alice"); ok {
+			t.Errorf("instance %s allows alice after four failures over two instances", name)
+		}
 	}
-	if _, ok := th.keys["ip:0"]; ok {
-		t.Error("oldest key kept")
+	a.Success("user:alice")
+	if ok, _ := b.Allowed("user:alice"); !ok {
+		t.Error("a success on one instance did not clear the other's count")
 	}
-	// A key failing again moves to the back and survives eviction.
-	th.Failure("ip:900")
-	for i := range 99 {
-		th.Failure(fmt.Sprintf("new:%d", i))
+	long := "user:" + strings.Repeat("x", 5000)
+	a.Failure(long, "ip:192.0.2.1")
+	var names []string
+	if err := db.Gorm(t.Context()).Raw("SELECT name FROM attempts").Scan(&names).Error; err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := th.keys["ip:900"]; !ok {
-		t.Error("recently failed key evicted")
+	if len(names) != 2 {
+		t.Fatalf("attempts table holds %d rows, want 2", len(names))
 	}
-	// Stale keys go once the window passes.
-	clk.Advance(time.Minute)
-	th.Failure("fresh")
-	if n := len(th.keys); n != 1 {
-		t.Errorf("%d keys after the window, want 1", n)
-	}
-	clk.Advance(time.Minute)
-	th.Allowed("anything")
-	if n := len(th.keys); n != 0 {
-		t.Errorf("%d keys after Allowed past the window, want 0", n)
-	}
-	// Failures per key are bounded by maxFailures.
-	for range 50 {
-		th.Failure("hammer")
-	}
-	if n := len(th.keys["hammer"].Value.(*throttleEntry).failures); n != 3 {
-		t.Errorf("%d failures kept for one key, want 3", n)
+	for _, n := range names {
+		if len(n) != 64 || strings.Contains(n, "192.0.2.1") || strings.Contains(n, "xxx") {
+			t.Errorf("stored key %q is not a hash", n)
+		}
 	}
 }
 
 func TestThrottleConcurrent(t *testing.T) {
-	clk := newThrottleTestClock()
-	th := NewThrottle(5, time.Minute, clk.Now)
+	th, clk := newTestThrottle(t, nil, 5, time.Minute)
 	var wg sync.WaitGroup
-	for g := range 16 {
+	for g := range 8 {
 		wg.Go(func() {
-			for i := range 500 {
+			for i := range 40 {
 				k := fmt.Sprintf("user:%d", (g+i)%20)
 				ip := fmt.Sprintf("ip:%d", i%7)
-				th.Allowed(k, ip)
+				ctx := t.Context()
+				if _, _, err := th.th.Allowed(ctx, k, ip); err != nil {
+					t.Error(err)
+				}
+				var err error
 				switch i % 5 {
 				case 0, 1, 2:
-					th.Failure(k, ip)
+					err = th.th.Failure(ctx, k, ip)
 				case 3:
-					th.Success(k)
+					err = th.th.Success(ctx, k)
 				case 4:
 					clk.Advance(time.Second)
+				}
+				if err != nil {
+					t.Error(err)
 				}
 			}
 		})
 	}
 	wg.Wait()
-	th.mu.Lock()
-	defer th.mu.Unlock()
-	if len(th.keys) != th.order.Len() {
-		t.Errorf("map has %d keys, list %d", len(th.keys), th.order.Len())
+}
+
+// TestThrottleStoreErrorRefuses: when the count cannot be read, Allowed
+// says no (the login handler answers 500), never "allowed".
+func TestThrottleStoreErrorRefuses(t *testing.T) {
+	db, err := store.Open(t.Context(), store.Config{DSN: filepath.Join(t.TempDir(), "closed.db")})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for k, el := range th.keys {
-		e := el.Value.(*throttleEntry)
-		if e.key != k || len(e.failures) > 5 {
-			t.Errorf("entry %q: key %q, %d failures", k, e.key, len(e.failures))
-		}
+	th := NewThrottle(db, 3, time.Minute, nil)
+	db.Close()
+	if ok, _, err := th.Allowed(t.Context(), "user:alice"); ok || err == nil {
+		t.Errorf("Allowed on a closed store = %v, %v; want false and an error", ok, err)
+	}
+	if err := th.Failure(t.Context(), "user:alice"); err == nil {
+		t.Error("Failure on a closed store: no error")
 	}
 }

@@ -212,6 +212,11 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 			return res.Error
 		}
 		n += res.RowsAffected
+		res = tx.Where("expires_at < ?", now).Delete(&attemptRow{})
+		if res.Error != nil {
+			return res.Error
+		}
+		n += res.RowsAffected
 		return nil
 	})
 	if err != nil {

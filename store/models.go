@@ -82,6 +82,16 @@ type nonceRow struct {
 
 func (nonceRow) TableName() string { return "nonces" }
 
+// attemptRow is one attempt counted against a key (see Attempts).
+type attemptRow struct {
+	ID        int64     `gorm:"column:id;primaryKey;autoIncrement"`
+	Name      string    `gorm:"column:name;not null;index:idx_attempts_name_at,priority:1"`
+	At        time.Time `gorm:"column:at;not null;index:idx_attempts_name_at,priority:2"`
+	ExpiresAt time.Time `gorm:"column:expires_at;not null;index:idx_attempts_expires_at"`
+}
+
+func (attemptRow) TableName() string { return "attempts" }
+
 type signingKeyRow struct {
 	ID                  string     `gorm:"column:id;primaryKey"`
 	Algorithm           string     `gorm:"column:algorithm;not null"`
@@ -141,7 +151,7 @@ const (
 	// the step to migrate.
 	//
 	// Version 2 added the documents (documents, document_shares and the
-	// search index of the dialect).
+	// search index of the dialect). (AutoMigrate alone added attempts.)
 	schemaVersion = 2
 	// migrationLockID is the PostgreSQL advisory lock that serialises
 	// migrations by several processes.
@@ -173,7 +183,7 @@ func (db *DB) migrate(ctx context.Context) error {
 			return fmt.Errorf("database schema version %d is newer than this program's %d", current, schemaVersion)
 		}
 		err = tx.AutoMigrate(&userRow{}, &clientRow{}, &consentRow{}, &requestRow{},
-			&nonceRow{}, &signingKeyRow{}, &documentRow{}, &documentShareRow{})
+			&nonceRow{}, &attemptRow{}, &signingKeyRow{}, &documentRow{}, &documentShareRow{})
 		if err != nil {
 			return err
 		}

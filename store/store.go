@@ -191,14 +191,15 @@ type Store interface {
 	Consents
 	Requests
 	Nonces
+	Attempts
 	SigningKeys
 	Documents
 	Transactions
 
 	// Ping reports whether the database is reachable.
 	Ping(ctx context.Context) error
-	// DeleteExpired removes requests whose ExpiresAt and nonces whose expiry
-	// are before now. It returns how many rows went.
+	// DeleteExpired removes requests whose ExpiresAt, and nonces and
+	// attempts whose expiry, are before now. It returns how many rows went.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 	// Close releases the database.
 	Close() error
@@ -278,6 +279,20 @@ type Nonces interface {
 	// UseNonce records key until expiresAt; ErrReplay if it is already
 	// recorded and not expired. Atomic across processes.
 	UseNonce(ctx context.Context, key string, expiresAt time.Time) error
+}
+
+// Attempts counts attempts per key for limits that every instance of a
+// deployment shares (failed sign-ins per account and per address,
+// registrations per address). Keys are opaque to the store.
+type Attempts interface {
+	// AddAttempts records one attempt at at for each of keys (a key given
+	// twice counts twice), kept until expiresAt.
+	AddAttempts(ctx context.Context, keys []string, at, expiresAt time.Time) error
+	// RecentAttempts returns the times of key's attempts after since,
+	// newest first, at most limit of them.
+	RecentAttempts(ctx context.Context, key string, since time.Time, limit int) ([]time.Time, error)
+	// ClearAttempts forgets every attempt of keys.
+	ClearAttempts(ctx context.Context, keys ...string) error
 }
 
 // SigningKeys manages token signing keys.

@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Consents", func(t *testing.T) { testConsents(t, open) })
 	t.Run("Requests", func(t *testing.T) { testRequests(t, open) })
 	t.Run("Nonces", func(t *testing.T) { testNonces(t, open) })
+	t.Run("Attempts", func(t *testing.T) { testAttempts(t, open) })
 	t.Run("SigningKeys", func(t *testing.T) { testSigningKeys(t, open) })
 	t.Run("Documents", func(t *testing.T) { testDocuments(t, open) })
 	t.Run("DeleteExpired", func(t *testing.T) { testDeleteExpired(t, open) })

@@ -1,0 +1,87 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/mcpauthz/mcpauthz/store"
+)
+
+func testAttempts(t *testing.T, open func(t *testing.T) store.Store) {
+	recent := func(t *testing.T, s store.Store, key string, since time.Time, limit int, want ...time.Time) {
+		t.Helper()
+		got, err := s.RecentAttempts(t.Context(), key, since, limit)
+		must(t, "RecentAttempts", err)
+		if len(got) != len(want) {
+			t.Fatalf("RecentAttempts(%q, limit %d) = %v, want %v", key, limit, got, want)
+		}
+		for i := range want {
+			if !got[i].Equal(want[i]) || got[i].Location() != time.UTC {
+				t.Errorf("RecentAttempts(%q)[%d] = %v, want %v in UTC", key, i, got[i], want[i])
+			}
+		}
+	}
+	t.Run("NewestFirstSinceAndLimit", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		for i := range 5 {
+			when := at(time.Duration(i) * time.Minute).In(elsewhere())
+			must(t, "AddAttempts", s.AddAttempts(ctx, []string{"user:alice", "ip:192.0.2.1"}, when, when.Add(time.Hour)))
+		}
+		must(t, "AddAttempts other", s.AddAttempts(ctx, []string{"user:bob"}, at(0), at(time.Hour)))
+		recent(t, s, "user:alice", at(-time.Second), 10, at(4*time.Minute), at(3*time.Minute), at(2*time.Minute), at(time.Minute), at(0))
+		recent(t, s, "user:alice", at(-time.Second), 2, at(4*time.Minute), at(3*time.Minute))
+		// After since, strictly.
+		recent(t, s, "user:alice", at(2*time.Minute), 10, at(4*time.Minute), at(3*time.Minute))
+		recent(t, s, "ip:192.0.2.1", at(3*time.Minute), 10, at(4*time.Minute))
+		recent(t, s, "user:bob", at(-time.Second), 10, at(0))
+		recent(t, s, "user:carol", at(-time.Second), 10)
+		recent(t, s, "user:alice", at(-time.Second), 0)
+		// Keys are opaque: no prefix or case matching.
+		recent(t, s, "user:ALICE", at(-time.Second), 10)
+		recent(t, s, "user:", at(-time.Second), 10)
+	})
+	t.Run("SameKeyTwiceCountsTwice", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, "AddAttempts", s.AddAttempts(ctx, []string{"k", "k"}, at(0), at(time.Hour)))
+		must(t, "AddAttempts none", s.AddAttempts(ctx, nil, at(0), at(time.Hour)))
+		recent(t, s, "k", at(-time.Second), 10, at(0), at(0))
+	})
+	t.Run("Clear", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, "AddAttempts", s.AddAttempts(ctx, []string{"a", "b", "c"}, at(0), at(time.Hour)))
+		must(t, "ClearAttempts", s.ClearAttempts(ctx, "a", "b", "nobody"))
+		must(t, "ClearAttempts none", s.ClearAttempts(ctx))
+		recent(t, s, "a", at(-time.Second), 10)
+		recent(t, s, "b", at(-time.Second), 10)
+		recent(t, s, "c", at(-time.Second), 10, at(0))
+	})
+	t.Run("DeleteExpired", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		must(t, "AddAttempts", s.AddAttempts(ctx, []string{"gone"}, at(0), at(time.Minute)))
+		must(t, "AddAttempts", s.AddAttempts(ctx, []string{"kept"}, at(0), at(time.Hour)))
+		n, err := s.DeleteExpired(ctx, at(30*time.Minute))
+		must(t, "DeleteExpired", err)
+		if n != 1 {
+			t.Errorf("DeleteExpired = %d, want 1", n)
+		}
+		recent(t, s, "gone", at(-time.Second), 10)
+		recent(t, s, "kept", at(-time.Second), 10, at(0))
+	})
+	t.Run("Concurrent", func(t *testing.T) {
+		// Every attempt of concurrent callers (other instances) counts.
+		s := open(t)
+		errs := race(t.Context(), racers, func(ctx context.Context, i int) error {
+			return s.AddAttempts(ctx, []string{"ip:198.51.100.7"}, at(time.Duration(i)*time.Second), at(time.Hour))
+		})
+		for i, err := range errs {
+			must(t, fmt.Sprintf("AddAttempts %d", i), err)
+		}
+		got, err := s.RecentAttempts(t.Context(), "ip:198.51.100.7", at(-time.Second), 1000)
+		must(t, "RecentAttempts", err)
+		if len(got) != racers {
+			t.Errorf("%d concurrent attempts recorded as %d", racers, len(got))
+		}
+	})
+}
