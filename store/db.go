@@ -250,6 +250,15 @@ func (db *DB) conn(ctx context.Context) *gorm.DB {
 	return db.gdb.WithContext(ctx)
 }
 
+// pool is the connection pool for a statement written out by hand: the
+// transaction ctx carries, if any, else the database, both behind gorm's
+// prepared-statement cache. Hot paths use it where building the statement
+// with gorm would cost more than running it; $n placeholders bind by
+// position on SQLite and PostgreSQL alike.
+func (db *DB) pool(ctx context.Context) gorm.ConnPool {
+	return db.conn(ctx).Statement.ConnPool
+}
+
 // atomically runs fn in a transaction of its own, or in a savepoint of the
 // transaction ctx carries, so that fn's statements all apply or none do.
 func (db *DB) atomically(ctx context.Context, fn func(tx *gorm.DB) error) error {

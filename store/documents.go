@@ -213,37 +213,24 @@ func (db *DB) GetDocument(ctx context.Context, id, viewerID string) (*Document, 
 
 // ViewDocument returns the document if viewerID may see it, by the rule of
 // GetDocument (visibleTo), with its owner's name and without its shares,
-// in one query:
-//
-//	SELECT d.id, …, d.updated_at,
-//	       COALESCE((SELECT u.name FROM users u
-//	                 WHERE u.id = d.owner_id AND d.owner_id <> ''), '')
-//	FROM documents d WHERE d.id = $1 AND <visibleTo($2)> LIMIT 1
-//
-// ErrNotFound, with the same message, when the document does not exist and
-// when viewerID may not see it.
+// in one query (viewDocument). ErrNotFound, with the same message, when
+// the document does not exist and when viewerID may not see it.
 //
 // The owner's name is a correlated scalar subquery rather than a LEFT JOIN:
 // with the SQLite go-sqlite3 bundles (3.54), the joined statement was
 // re-prepared on every run (the driver rebuilt its column metadata each
 // time) and cost three times as much. The statement is written out once
-// and run on gorm's prepared-statement pool (the transaction's, if ctx
-// carries one): building it with gorm cost more than running it.
+// and run on the prepared-statement pool (see DB.pool): building it with
+// gorm cost more than running it.
 func (db *DB) ViewDocument(ctx context.Context, id, viewerID string) (*DocumentView, error) {
 	if strings.IndexByte(id, 0) >= 0 {
 		return nil, wrap("view document", ErrNotFound) // as in GetDocument
 	}
-	pool := db.conn(ctx).Statement.ConnPool
+	stmt, args := viewDocument.bind(viewerID, []any{id})
 	var r documentRow
 	var ownerName string
-	dest := []any{&r.ID, &r.Title, &r.Body, &r.Format, &r.OwnerID, &r.Visibility, &r.SourceKey,
-		&r.CreatedAt, &r.UpdatedAt, &ownerName}
-	var err error
-	if viewerID == "" {
-		err = pool.QueryRowContext(ctx, viewDocumentAnonymous, id).Scan(dest...)
-	} else {
-		err = pool.QueryRowContext(ctx, viewDocumentAsUser, id, viewerID).Scan(dest...)
-	}
+	err := db.pool(ctx).QueryRowContext(ctx, stmt, args...).Scan(&r.ID, &r.Title, &r.Body, &r.Format,
+		&r.OwnerID, &r.Visibility, &r.SourceKey, &r.CreatedAt, &r.UpdatedAt, &ownerName)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
@@ -253,26 +240,14 @@ func (db *DB) ViewDocument(ctx context.Context, id, viewerID string) (*DocumentV
 	return &DocumentView{Document: r.record(nil), OwnerName: ownerName}, nil
 }
 
-// ViewDocument's statements, for the anonymous viewer ($1: the document
-// ID) and for a user ($2: the viewer's ID). $n placeholders bind by
-// position on both SQLite and PostgreSQL.
-var (
-	viewDocumentAnonymous = viewDocumentQuery("")
-	viewDocumentAsUser    = viewDocumentQuery("viewer")
-)
-
-// viewDocumentQuery writes out ViewDocument's statement with the
-// visibility condition of visibleTo(viewer), every one of whose
-// placeholders stands for the viewer and becomes $2.
-func viewDocumentQuery(viewer string) string {
-	cond, args := visibleTo(viewer)
-	if strings.Count(cond, "?") != len(args) || slices.ContainsFunc(args, func(a any) bool { return a != viewer }) {
-		panic("store: visibleTo's placeholders are not all the viewer: " + cond)
-	}
+// viewDocument is ViewDocument's statement. Its placeholders: the document
+// ID, then the visibility condition's. Numbered ($n), which both SQLite
+// and PostgreSQL bind by position.
+var viewDocument = newViewerStatements(func(cond string) string {
 	return "SELECT d.id, d.title, d.body, d.format, d.owner_id, d.visibility, d.source_key, d.created_at, d.updated_at, " +
 		"COALESCE((SELECT u.name FROM users u WHERE u.id = d.owner_id AND d.owner_id <> ''), '') " +
-		"FROM documents d WHERE d.id = $1 AND " + strings.ReplaceAll(cond, "?", "$2") + " LIMIT 1"
-}
+		"FROM documents d WHERE d.id = ? AND " + cond + " LIMIT 1"
+}, numbered)
 
 // loadDocument returns document id, or ErrNotFound; with a viewer, only if
 // the viewer may see it.

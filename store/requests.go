@@ -7,8 +7,7 @@ import (
 
 // insertRequest is CreateRequest's statement, written out once: every
 // token, code and refresh token issued is one, and gorm's Create would
-// build it by reflection each time. $n placeholders bind by position on
-// both SQLite and PostgreSQL.
+// build it by reflection each time (see DB.pool).
 const insertRequest = `INSERT INTO requests (kind, signature, request_id, client_id, subject, ` +
 	`requested_at, expires_at, scopes, granted_scopes, audience, granted_audience, form, session, ` +
 	`active, used_at, access_signature) ` +
@@ -18,9 +17,7 @@ const insertRequest = `INSERT INTO requests (kind, signature, request_id, client
 // CreateRequest stores r; ErrConflict if (Kind, Signature) exists.
 func (db *DB) CreateRequest(ctx context.Context, r *Request) error {
 	w := requestToRow(r)
-	// The connection pool of the transaction ctx carries, if any, with
-	// gorm's prepared-statement cache.
-	res, err := db.conn(ctx).Statement.ConnPool.ExecContext(ctx, insertRequest,
+	res, err := db.pool(ctx).ExecContext(ctx, insertRequest,
 		w.Kind, w.Signature, w.RequestID, w.ClientID, w.Subject, w.RequestedAt, w.ExpiresAt,
 		w.Scopes, w.GrantedScopes, w.Audience, w.GrantedAudience, w.Form, w.Session,
 		w.Active, w.UsedAt, w.AccessSignature)
