@@ -93,14 +93,15 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	page := s.loginContext(ctx, ret)
 	page.Username = name
 
+	cannotCheck := ErrorPage{Title: "Sign-in failed", Message: "The server could not check your sign-in. Try again.", Status: http.StatusInternalServerError}
 	keys := []string{"user:" + name, "ip:" + s.clientIP(r)}
-	ok, retry, err := s.throttle.Allowed(ctx, keys...)
+	allowed, retry, err := s.throttle.Allowed(ctx, keys...)
 	if err != nil {
 		s.log.ErrorContext(ctx, "login: read the failure count", "error", err)
-		s.pages.Error(w, ErrorPage{Title: "Sign-in failed", Message: "The server could not check your sign-in. Try again.", Status: http.StatusInternalServerError})
+		s.pages.Error(w, cannotCheck)
 		return
 	}
-	if !ok {
+	if !allowed {
 		mins := int(math.Ceil(retry.Minutes()))
 		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(retry.Seconds()))))
 		page.Error = fmt.Sprintf("Too many failed sign-in attempts. Try again in %d minute%s.", mins, plural(mins))
@@ -114,13 +115,13 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	user, err := s.store.GetUserByName(ctx, name)
-	ok = false
+	ok := false
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		s.passwords.Dummy(password)
 	case err != nil:
 		s.log.ErrorContext(ctx, "login: look up user", "error", err)
-		s.pages.Error(w, ErrorPage{Title: "Sign-in failed", Message: "The server could not check your sign-in. Try again.", Status: http.StatusInternalServerError})
+		s.pages.Error(w, cannotCheck)
 		return
 	default:
 		ok, err = s.passwords.Verify(user.PasswordHash, password)

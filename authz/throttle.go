@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"time"
 
 	"github.com/mcpauthz/mcpauthz/store"
@@ -69,7 +70,7 @@ func (t *Throttle) Failure(ctx context.Context, keys ...string) error {
 	now := t.now()
 	hashed := make([]string, 0, len(keys))
 	for i, k := range keys {
-		if !seenBefore(keys[:i], k) {
+		if !slices.Contains(keys[:i], k) {
 			hashed = append(hashed, throttleKey(k))
 		}
 	}
@@ -89,13 +90,4 @@ func (t *Throttle) Success(ctx context.Context, keys ...string) error {
 func throttleKey(key string) string {
 	h := sha256.Sum256([]byte("throttle:" + key))
 	return hex.EncodeToString(h[:])
-}
-
-func seenBefore(keys []string, k string) bool {
-	for _, x := range keys {
-		if x == k {
-			return true
-		}
-	}
-	return false
 }
