@@ -25,6 +25,7 @@ type Secrets struct {
 	ClientSecret   []byte // keys the hash of client secrets and registration tokens
 	KeyEncryption  []byte // AES-256-GCM key that encrypts signing keys at rest
 	Nonce          []byte // keys stateless DPoP nonces
+	Throttle       []byte // keys the hashes under which sign-in and registration attempts are counted
 }
 
 // DeriveSecrets derives every server secret from master.
@@ -46,6 +47,7 @@ func DeriveSecrets(master []byte) (*Secrets, error) {
 		ClientSecret:   d("client secret"),
 		KeyEncryption:  d("key encryption"),
 		Nonce:          d("dpop nonce"),
+		Throttle:       d("throttle"),
 	}, nil
 }
 

@@ -69,8 +69,8 @@ func New(cfg Config, st store.Store) (*Server, error) {
 		hasher:    NewSecretHasher(cfg.Secrets.ClientSecret),
 		passwords: NewPasswordHasher(cfg.Argon2),
 		pages:     pages,
-		throttle:  NewThrottle(st, cfg.Login.MaxFailures, cfg.Login.Window, cfg.Now),
-		regLimit:  NewThrottle(st, max(cfg.Registration.MaxPerMinute, 1), registrationWindow, cfg.Now),
+		throttle:  NewThrottle(st, cfg.Secrets.Throttle, cfg.Login.MaxFailures, cfg.Login.Window, cfg.Now),
+		regLimit:  NewThrottle(st, cfg.Secrets.Throttle, max(cfg.Registration.MaxPerMinute, 1), registrationWindow, cfg.Now),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
@@ -15,20 +16,24 @@ import (
 // within the sliding window, Allowed refuses it until the oldest of them
 // leaves the window. The failures live in the store (store.Attempts), so
 // every instance of a deployment counts the same ones; the store forgets
-// them when they expire (DeleteExpired). Keys are stored as SHA-256
-// hashes: fixed-size, and no names or addresses in the table. A Throttle
-// is safe for concurrent use.
+// them when they expire (DeleteExpired). Keys are stored as HMAC-SHA256
+// under a server key: fixed-size, and no names or addresses in the table
+// that a reader of the database could recover by trying them all (IPv4
+// has only 2^32). Instances of one deployment derive the same key, so
+// they count the same keys. A Throttle is safe for concurrent use.
 type Throttle struct {
 	st     store.Attempts
+	key    []byte
 	max    int
 	window time.Duration
 	now    func() time.Time
 }
 
-// NewThrottle returns a Throttle on st allowing fewer than maxFailures
-// failures per key within window. now is the clock (nil means time.Now);
-// maxFailures below 1 means 5 and a window below 1ns means 15 minutes.
-func NewThrottle(st store.Attempts, maxFailures int, window time.Duration, now func() time.Time) *Throttle {
+// NewThrottle returns a Throttle on st, hashing keys under key, allowing
+// fewer than maxFailures failures per key within window. now is the clock
+// (nil means time.Now); maxFailures below 1 means 5 and a window below 1ns
+// means 15 minutes.
+func NewThrottle(st store.Attempts, key []byte, maxFailures int, window time.Duration, now func() time.Time) *Throttle {
 	if maxFailures < 1 {
 		maxFailures = 5
 	}
@@ -38,7 +43,7 @@ func NewThrottle(st store.Attempts, maxFailures int, window time.Duration, now f
 	if now == nil {
 		now = time.Now
 	}
-	return &Throttle{st: st, max: maxFailures, window: window, now: now}
+	return &Throttle{st: st, key: key, max: maxFailures, window: window, now: now}
 }
 
 // Allowed reports whether an attempt for keys may go ahead: false when any
@@ -51,7 +56,7 @@ func (t *Throttle) Allowed(ctx context.Context, keys ...string) (ok bool, retryA
 	for _, k := range keys {
 		// The latest max failures decide: the oldest of them must leave
 		// the window first.
-		at, err := t.st.RecentAttempts(ctx, throttleKey(k), now.Add(-t.window), t.max)
+		at, err := t.st.RecentAttempts(ctx, t.hash(k), now.Add(-t.window), t.max)
 		if err != nil {
 			return false, 0, err
 		}
@@ -71,7 +76,7 @@ func (t *Throttle) Failure(ctx context.Context, keys ...string) error {
 	hashed := make([]string, 0, len(keys))
 	for i, k := range keys {
 		if !slices.Contains(keys[:i], k) {
-			hashed = append(hashed, throttleKey(k))
+			hashed = append(hashed, t.hash(k))
 		}
 	}
 	return t.st.AddAttempts(ctx, hashed, now, now.Add(t.window))
@@ -81,13 +86,14 @@ func (t *Throttle) Failure(ctx context.Context, keys ...string) error {
 func (t *Throttle) Success(ctx context.Context, keys ...string) error {
 	hashed := make([]string, len(keys))
 	for i, k := range keys {
-		hashed[i] = throttleKey(k)
+		hashed[i] = t.hash(k)
 	}
 	return t.st.ClearAttempts(ctx, hashed...)
 }
 
-// throttleKey is how key is stored: the hex SHA-256 of "throttle:" + key.
-func throttleKey(key string) string {
-	h := sha256.Sum256([]byte("throttle:" + key))
-	return hex.EncodeToString(h[:])
+// hash is how key is stored: hex HMAC-SHA256 under the throttle's key.
+func (t *Throttle) hash(key string) string {
+	m := hmac.New(sha256.New, t.key)
+	m.Write([]byte(key))
+	return hex.EncodeToString(m.Sum(nil))
 }

@@ -1,6 +1,8 @@
 package authz
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -24,7 +26,7 @@ func newTestThrottle(t testing.TB, st store.Attempts, max int, window time.Durat
 		st = db
 	}
 	clk := newThrottleTestClock()
-	return &testThrottle{t: t, th: NewThrottle(st, max, window, clk.Now)}, clk
+	return &testThrottle{t: t, th: NewThrottle(st, []byte("test throttle key"), max, window, clk.Now)}, clk
 }
 
 // testThrottle calls a Throttle with the test's context and fails the
@@ -186,7 +188,7 @@ func TestThrottleKeysIndependent(t *testing.T) {
 }
 
 func TestThrottleDefaults(t *testing.T) {
-	th := NewThrottle(nil, 0, 0, nil)
+	th := NewThrottle(nil, nil, 0, 0, nil)
 	if th.max != 5 || th.window != 15*time.Minute || th.now == nil {
 		t.Errorf("defaults: max=%d window=%v", th.max, th.window)
 	}
@@ -214,7 +216,7 @@ func TestThrottleSharedByInstances(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	a, clk := newTestThrottle(t, db, 4, time.Minute)
-	b := &testThrottle{t: t, th: NewThrottle(db, 4, time.Minute, clk.Now)}
+	b := &testThrottle{t: t, th: NewThrottle(db, []byte("test throttle key"), 4, time.Minute, clk.Now)}
 	a.Failure("user:alice")
 	b.Failure("user:alice")
 	a.Failure("user:alice")
@@ -240,9 +242,10 @@ func TestThrottleSharedByInstances(t *testing.T) {
 	if len(names) != 2 {
 		t.Fatalf("attempts table holds %d rows, want 2", len(names))
 	}
+	plain := sha256.Sum256([]byte("ip:192.0.2.1")) // what a reader of the table could compute
 	for _, n := range names {
-		if len(n) != 64 || strings.Contains(n, "192.0.2.1") || strings.Contains(n, "xxx") {
-			t.Errorf("stored key %q is not a hash", n)
+		if len(n) != 64 || strings.Contains(n, "192.0.2.1") || strings.Contains(n, "xxx") || n == hex.EncodeToString(plain[:]) {
+			t.Errorf("stored key %q is not a keyed hash", n)
 		}
 	}
 }
@@ -284,7 +287,7 @@ func TestThrottleStoreErrorRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	th := NewThrottle(db, 3, time.Minute, nil)
+	th := NewThrottle(db, []byte("test throttle key"), 3, time.Minute, nil)
 	db.Close()
 	if ok, _, err := th.Allowed(t.Context(), "user:alice"); ok || err == nil {
 		t.Errorf("Allowed on a closed store = %v, %v; want false and an error", ok, err)
