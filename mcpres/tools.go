@@ -263,7 +263,7 @@ func (s *Server) runFetch(ctx context.Context, args json.RawMessage, caller *Tok
 	doc := &view.Document
 	out := fetchOutput{
 		ID:    doc.ID,
-		Title: docTitle(doc),
+		Title: titleOrID(doc.Title, doc.ID),
 		Text:  doc.Body,
 		URL:   s.docURL(doc.ID),
 		Metadata: fetchMetadata{
@@ -281,9 +281,6 @@ func (s *Server) runFetch(ctx context.Context, args json.RawMessage, caller *Tok
 func (s *Server) docURL(id string) string {
 	return s.cfg.DocumentBaseURL + "/docs/" + url.PathEscape(id)
 }
-
-// docTitle is the title shown for d (see titleOrID).
-func docTitle(d *store.Document) string { return titleOrID(d.Title, d.ID) }
 
 // titleOrID is the title shown for a document: its title, or its ID when
 // the title is blank.

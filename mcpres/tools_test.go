@@ -444,7 +444,7 @@ func oldFetch(t *testing.T, f *fixture, id, viewer string) (text, outcome string
 			t.Fatal(err)
 		}
 	}
-	b, err := json.Marshal(fetchOutput{ID: doc.ID, Title: docTitle(doc), Text: doc.Body, URL: f.issuer + "/docs/" + doc.ID,
+	b, err := json.Marshal(fetchOutput{ID: doc.ID, Title: titleOrID(doc.Title, doc.ID), Text: doc.Body, URL: f.issuer + "/docs/" + doc.ID,
 		Metadata: fetchMetadata{Owner: owner, Visibility: doc.Visibility, UpdatedAt: doc.UpdatedAt.UTC().Format(time.RFC3339), Format: doc.Format}})
 	if err != nil {
 		t.Fatal(err)
@@ -554,7 +554,7 @@ func oldSearch(t *testing.T, f *fixture, query, viewer string) string {
 	}
 	out := searchOutput{Results: make([]searchResult, 0, len(hits))}
 	for _, h := range hits {
-		out.Results = append(out.Results, searchResult{ID: h.Document.ID, Title: docTitle(&h.Document),
+		out.Results = append(out.Results, searchResult{ID: h.Document.ID, Title: titleOrID(h.Document.Title, h.Document.ID),
 			URL: f.issuer + "/docs/" + url.PathEscape(h.Document.ID)})
 	}
 	b, err := json.Marshal(out)
