@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -28,10 +31,27 @@ func (db *DB) CreateClient(ctx context.Context, c *Client) error {
 	return nil
 }
 
+// selectClient is GetClient's statement, written out once: every token,
+// introspection and revocation request authenticates its client with it,
+// and gorm's Take would build it by reflection each time (see DB.pool).
+const selectClient = `SELECT id, secret_hash, name, redirect_uris, grant_types, response_types, scopes, ` +
+	`token_endpoint_auth_method, introspect, source, registration_token_hash, metadata, created_at, updated_at ` +
+	`FROM clients WHERE id = $1`
+
 // GetClient returns the client with that ID, or ErrNotFound.
 func (db *DB) GetClient(ctx context.Context, id string) (*Client, error) {
+	if strings.IndexByte(id, 0) >= 0 {
+		// No ID holds a NUL byte; PostgreSQL would refuse the parameter.
+		return nil, wrap("get client", ErrNotFound)
+	}
 	var row clientRow
-	if err := db.conn(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
+	err := db.pool(ctx).QueryRowContext(ctx, selectClient, id).Scan(&row.ID, &row.SecretHash, &row.Name,
+		&row.RedirectURIs, &row.GrantTypes, &row.ResponseTypes, &row.Scopes, &row.TokenEndpointAuthMethod,
+		&row.Introspect, &row.Source, &row.RegistrationTokenHash, &row.Metadata, &row.CreatedAt, &row.UpdatedAt)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
 		return nil, wrap("get client", err)
 	}
 	c, err := row.record()

@@ -11,14 +11,21 @@ import (
 // UPDATE ... WHERE statement, so exactly one of any number of concurrent
 // callers, in any number of processes, succeeds.
 func (db *DB) UseNonce(ctx context.Context, key string, expiresAt time.Time) error {
-	res := db.conn(ctx).Exec(`INSERT INTO nonces ("key", expires_at) VALUES (?, ?) `+
-		`ON CONFLICT ("key") DO UPDATE SET expires_at = excluded.expires_at `+
-		`WHERE nonces.expires_at < ?`, key, utc(expiresAt), db.now())
-	if res.Error != nil {
-		return wrap("use nonce", res.Error)
+	res, err := db.pool(ctx).ExecContext(ctx, useNonce, key, utc(expiresAt), db.now())
+	if err != nil {
+		return wrap("use nonce", err)
 	}
-	if res.RowsAffected == 0 {
+	if n, err := res.RowsAffected(); err != nil {
+		return wrap("use nonce", err)
+	} else if n == 0 {
 		return wrap("use nonce", ErrReplay)
 	}
 	return nil
 }
+
+// useNonce is UseNonce's statement, written out once (see DB.pool): every
+// DPoP proof's jti is recorded with it. An expired row with the same key
+// is taken over; a live one is left alone, and then no row is affected.
+const useNonce = `INSERT INTO nonces ("key", expires_at) VALUES ($1, $2) ` +
+	`ON CONFLICT ("key") DO UPDATE SET expires_at = excluded.expires_at ` +
+	`WHERE nonces.expires_at < $3`

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"strings"
 	"time"
 )
 
@@ -32,11 +35,27 @@ func (db *DB) CreateRequest(ctx context.Context, r *Request) error {
 	return nil
 }
 
+// selectRequest is GetRequest's statement, written out for the same reason
+// as insertRequest: introspection and every call to the MCP resource read
+// a token's request with it.
+const selectRequest = `SELECT kind, signature, request_id, client_id, subject, requested_at, expires_at, ` +
+	`scopes, granted_scopes, audience, granted_audience, form, session, active, used_at, access_signature ` +
+	`FROM requests WHERE kind = $1 AND signature = $2`
+
 // GetRequest returns the request, or ErrNotFound. An inactive request is
 // returned together with ErrInactive.
 func (db *DB) GetRequest(ctx context.Context, kind RequestKind, signature string) (*Request, error) {
+	if strings.IndexByte(signature, 0) >= 0 {
+		return nil, wrap("get request", ErrNotFound) // as in GetClient
+	}
 	var row requestRow
-	err := db.conn(ctx).Where("kind = ? AND signature = ?", string(kind), signature).Take(&row).Error
+	err := db.pool(ctx).QueryRowContext(ctx, selectRequest, string(kind), signature).Scan(&row.Kind,
+		&row.Signature, &row.RequestID, &row.ClientID, &row.Subject, &row.RequestedAt, &row.ExpiresAt,
+		&row.Scopes, &row.GrantedScopes, &row.Audience, &row.GrantedAudience, &row.Form, &row.Session,
+		&row.Active, &row.UsedAt, &row.AccessSignature)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
 	if err != nil {
 		return nil, wrap("get request", err)
 	}

@@ -487,6 +487,10 @@ func testClients(t *testing.T, open func(t *testing.T) store.Store) {
 		s, ctx := open(t), t.Context()
 		_, err := s.GetClient(ctx, "nobody")
 		wantErr(t, "GetClient", err, store.ErrNotFound)
+		// A client ID comes from the request; one with a NUL byte (which
+		// PostgreSQL text cannot hold) names no client on either engine.
+		_, err = s.GetClient(ctx, "nobody\x00")
+		wantErr(t, "GetClient with a NUL byte", err, store.ErrNotFound)
 		c := client("nobody")
 		wantErr(t, "UpdateClient", s.UpdateClient(ctx, &c), store.ErrNotFound)
 		wantErr(t, "DeleteClient", s.DeleteClient(ctx, "nobody"), store.ErrNotFound)
@@ -750,6 +754,8 @@ func testRequests(t *testing.T, open func(t *testing.T) store.Store) {
 		wantErr(t, "GetRequest other kind", err, store.ErrNotFound)
 		_, err = s.GetRequest(ctx, store.KindAccess, "sig2")
 		wantErr(t, "GetRequest", err, store.ErrNotFound)
+		_, err = s.GetRequest(ctx, store.KindAccess, "sig1\x00")
+		wantErr(t, "GetRequest with a NUL byte", err, store.ErrNotFound)
 		wantErr(t, "DeleteRequest", s.DeleteRequest(ctx, store.KindAccess, "sig2"), store.ErrNotFound)
 		wantErr(t, "DeactivateRequest", s.DeactivateRequest(ctx, store.KindAccess, "sig2", at(0)), store.ErrNotFound)
 	})
