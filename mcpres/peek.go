@@ -31,17 +31,17 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return body, nil
 }
 
-// rpcMessage is the part of a JSON-RPC 2.0 message the middleware needs.
-type rpcMessage struct {
-	Method string `json:"method"`
-	Params struct {
-		Name string `json:"name"`
-	} `json:"params"`
-}
-
 // calledTools returns the tool names of the tools/call requests in a POST
 // body: one message, or a batch (still allowed by protocol 2025-03-26).
 // Whatever does not parse is skipped; the MCP handler answers it.
+//
+// It reads a body as the go-sdk does, so that the scope check sees every
+// tool the SDK then runs (TestCalledToolsMatchesSDK, FuzzCalledTools):
+// member names match exactly (encoding/json's struct decoding would also
+// take "Method" or "NAME", and a body with both spellings would name one
+// tool to the check and another to the SDK); of repeated members the last
+// counts; and each value is read up to its end, whatever follows it (the
+// SDK decodes with a streaming decoder and ignores the rest).
 func calledTools(body []byte) []string {
 	body = bytes.TrimSpace(body)
 	var raws []json.RawMessage
@@ -49,7 +49,7 @@ func calledTools(body []byte) []string {
 	case len(body) == 0:
 		return nil
 	case body[0] == '[':
-		if json.Unmarshal(body, &raws) != nil {
+		if decodeFirst(body, &raws) != nil {
 			return nil
 		}
 	default:
@@ -57,13 +57,20 @@ func calledTools(body []byte) []string {
 	}
 	var names []string
 	for _, raw := range raws {
-		var m rpcMessage
-		if json.Unmarshal(raw, &m) != nil {
+		var msg, params map[string]json.RawMessage
+		var method, name string
+		if decodeFirst(raw, &msg) != nil ||
+			decodeFirst(msg["method"], &method) != nil || method != "tools/call" ||
+			decodeFirst(msg["params"], &params) != nil ||
+			decodeFirst(params["name"], &name) != nil {
 			continue
 		}
-		if m.Method == "tools/call" {
-			names = append(names, m.Params.Name)
-		}
+		names = append(names, name)
 	}
 	return names
+}
+
+// decodeFirst decodes the JSON value data starts with into v.
+func decodeFirst(data []byte, v any) error {
+	return json.NewDecoder(bytes.NewReader(data)).Decode(v)
 }
