@@ -418,3 +418,39 @@ func TestParseJWKS(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseJWKS: a client's key set is untrusted input. parseJWKS never
+// panics, and a set it accepts holds only public keys, each usable for
+// one of the assertion algorithms, at most maxJWKSKeys of them, and
+// converts to the go-jose version fosite uses.
+func FuzzParseJWKS(f *testing.F) {
+	f.Add(string(mustJSON(jwks(newClientKey(f, jose.ES256, "ec"), newClientKey(f, jose.EdDSA, "ed")))))
+	f.Add(string(mustJSON(jwks(newClientKey(f, jose.RS256, "rs")))))
+	f.Add(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}`)
+	f.Add(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","d":"jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"}]}`)
+	f.Add(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","use":"sig"}]}`)
+	f.Add(`{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`)
+	f.Add(`{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}`)
+	f.Add(`{"keys":null}`)
+	f.Add(`{`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		set, err := parseJWKS([]byte(raw))
+		if err != nil {
+			if set != nil {
+				t.Fatalf("an error with a set: %v", err)
+			}
+			return
+		}
+		if n := len(set.Keys); n == 0 || n > maxJWKSKeys {
+			t.Fatalf("accepted a set of %d keys", n)
+		}
+		for _, k := range set.Keys {
+			if !k.Valid() || !k.IsPublic() || len(fittingAlgs(&k)) == 0 {
+				t.Fatalf("accepted an unusable or private key: %+v", k)
+			}
+		}
+		if _, err := toJOSE3(set); err != nil {
+			t.Fatalf("an accepted set does not convert for fosite: %v", err)
+		}
+	})
+}

@@ -349,3 +349,46 @@ func TestCIMDPrivateKeyJWT(t *testing.T) {
 	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.Refresh}}
 	wantTokenError(t, e.token(withAssertion(refresh, key.sign(t, e.URL, id, assertion{}, e.Clock.Now())), "", ""), "it could not be fetched: unexpected status 404")
 }
+
+// FuzzClientAssertion posts any client_assertion for a private_key_jwt
+// client to the token endpoint: the answer is a token or a 400/401 in
+// OAuth's terms (invalid_client, invalid_request), never a server error.
+func FuzzClientAssertion(f *testing.F) {
+	e := newTestEnv(f)
+	key := newClientKey(f, jose.ES256, "k1")
+	id := e.registerJSON(map[string]any{
+		"client_name":                "Keyed",
+		"redirect_uris":              []string{"http://127.0.0.1/callback"},
+		"grant_types":                []string{"client_credentials"},
+		"token_endpoint_auth_method": "private_key_jwt",
+		"jwks":                       jwks(key),
+	})["client_id"].(string)
+	now := e.Clock.Now()
+	f.Add(key.sign(f, e.URL, id, assertion{}, now))
+	f.Add(key.sign(f, e.URL, id, assertion{Aud: []string{e.URL, e.URL + "/token"}}, now))
+	f.Add(newClientKey(f, jose.EdDSA, "k1").sign(f, e.URL, id, assertion{}, now))
+	f.Add("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.")
+	f.Add("eyJhbGciOiJFUzI1NiIsImtpZCI6ImsxIn0.e30.AAAA")
+	f.Add("a.b.c.d.e")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, tok string) {
+		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id},
+			"client_assertion_type": {clientAssertionType}, "client_assertion": {tok}}
+		resp, err := http.PostForm(e.URL+"/token", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatalf("status %d, body not JSON: %v", resp.StatusCode, err)
+		}
+		switch code, _ := body["error"].(string); {
+		case resp.StatusCode == http.StatusOK && body["access_token"] != nil:
+		case resp.StatusCode == http.StatusUnauthorized && code == "invalid_client":
+		case resp.StatusCode == http.StatusBadRequest && code == "invalid_request":
+		default:
+			t.Fatalf("status %d, body %v", resp.StatusCode, body)
+		}
+	})
+}

@@ -48,7 +48,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // testEnv is a real Server on a real SQLite file, served over loopback.
 type testEnv struct {
-	t      *testing.T
+	t      testing.TB
 	URL    string // the issuer
 	Server *Server
 	Store  store.Store
@@ -63,7 +63,7 @@ const (
 
 // newTestEnv starts a server whose issuer is its own loopback URL, with a
 // user alice. opts adjust the configuration.
-func newTestEnv(t *testing.T, opts ...func(*Config)) *testEnv {
+func newTestEnv(t testing.TB, opts ...func(*Config)) *testEnv {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -135,7 +135,7 @@ func (e *testEnv) registerPublic(redirect string) testClient {
 // standing in for a person's browser where the page itself is not under
 // test (the pages are tested in Chromium in cmd/mcpauthz).
 type browser struct {
-	t *testing.T
+	t testing.TB
 	c *http.Client
 }
 
@@ -307,7 +307,7 @@ func (e *testEnv) introspect(tok string) (fosite.AccessRequester, bool) {
 
 func (e *testEnv) dbPath() string { return e.path }
 
-func decodeJSON(t *testing.T, resp *http.Response, v any) {
+func decodeJSON(t testing.TB, resp *http.Response, v any) {
 	t.Helper()
 	defer resp.Body.Close()
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {

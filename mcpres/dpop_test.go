@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
@@ -538,4 +539,50 @@ func TestExtractCredentialsDPoP(t *testing.T) {
 			t.Errorf("%q (dpop %v): %+v, want %s", tc.header, tc.acceptDPoP, c, tc.scheme)
 		}
 	}
+}
+
+// FuzzAuthHeaders sends a tools/call with any Authorization and DPoP
+// header values (such as net/http would deliver: no control characters).
+// The answer is the call's result or a refusal in RFC 6750 / RFC 9449
+// terms — 400, 401 with a challenge, or 403 — never a server error.
+func FuzzAuthHeaders(f *testing.F) {
+	d := newDPoPFixture(f, nil, nil)
+	now := d.clock.Now()
+	good := d.key.sign(f, proofClaims(http.MethodPost, d.resource, dpopToken, now))
+	f.Add("DPoP "+dpopToken, good)
+	f.Add("Bearer alice-token", "")
+	f.Add("Bearer "+dpopToken, good)
+	f.Add("DPoP "+dpopToken, good+","+good)
+	f.Add("DPoP "+dpopToken, d.other.sign(f, proofClaims(http.MethodPost, d.resource, dpopToken, now)))
+	f.Add("dpop  "+dpopToken+"==", "eyJ0eXAiOiJkcG9wK2p3dCJ9.e30.")
+	f.Add("Basic YTpi", "x")
+	f.Add("", good)
+	f.Fuzz(func(t *testing.T, authz, proof string) {
+		for _, v := range []string{authz, proof} {
+			if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
+				t.Skip("not a header value net/http would deliver")
+			}
+		}
+		r := httptest.NewRequest(http.MethodPost, d.resource, strings.NewReader(searchCall))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Accept", "application/json, text/event-stream")
+		r.Header.Set("MCP-Protocol-Version", "2025-11-25")
+		if authz != "" {
+			r.Header.Set("Authorization", authz)
+		}
+		if proof != "" {
+			r.Header.Set("DPoP", proof)
+		}
+		w := httptest.NewRecorder()
+		d.srv.ServeHTTP(w, r)
+		switch w.Code {
+		case http.StatusOK, http.StatusBadRequest, http.StatusForbidden:
+		case http.StatusUnauthorized:
+			if ch := w.Header().Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Bearer ") && !strings.HasPrefix(ch, "DPoP ") {
+				t.Fatalf("401 with the challenge %q", ch)
+			}
+		default:
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	})
 }
