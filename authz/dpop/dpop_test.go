@@ -111,8 +111,11 @@ func TestVerify(t *testing.T) {
 			want: CodeInvalidProof, desc: "'ES384' is not supported; use one of: ES256 EdDSA PS256 RS256"},
 		{name: "jwk with private d", proof: func(t *testing.T) []string {
 			// Header JSON by hand: the public JWK plus the private scalar.
-			k := keyES256.priv.(*ecdsa.PrivateKey)
-			d := base64.RawURLEncoding.EncodeToString(k.D.FillBytes(make([]byte, 32)))
+			raw, err := keyES256.priv.(*ecdsa.PrivateKey).Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := base64.RawURLEncoding.EncodeToString(raw)
 			h := header(t, keyES256)
 			h["jwk"].(map[string]any)["d"] = d
 			return one(craftProof(t, h, goodClaims(), jose.ES256, keyES256.priv))

@@ -287,8 +287,7 @@ func TestGetResolvedAddresses(t *testing.T) {
 // TestGetRedirect: a 3xx is an error naming the status; nothing is
 // followed.
 func TestGetRedirect(t *testing.T) {
-	var target *server
-	target = newServer(t, false, false, jsonDoc(doc))
+	target := newServer(t, false, false, jsonDoc(doc))
 	s := newServer(t, false, false, func(w http.ResponseWriter, r *http.Request) {
 		code := 302
 		fmt.Sscan(r.URL.Query().Get("code"), &code)
