@@ -69,7 +69,11 @@ func (e *env) docs(ctx context.Context, args []string) error {
 		names := userNames(ctx, st)
 		out := []docRow{}
 		for _, d := range docs {
-			out = append(out, docRow{ID: d.ID, Title: d.Title, Owner: names[d.OwnerID], Visibility: d.Visibility, SharedWith: mapNames(names, d.SharedWith), UpdatedAt: d.UpdatedAt})
+			owner, ok := names[d.OwnerID]
+			if !ok {
+				owner = d.OwnerID // a remote user's ID (import --owner-id), or "" for none
+			}
+			out = append(out, docRow{ID: d.ID, Title: d.Title, Owner: owner, Visibility: d.Visibility, SharedWith: mapNames(names, d.SharedWith), UpdatedAt: d.UpdatedAt})
 		}
 		return writeOut(e.stdout, out)
 	case "delete":
@@ -108,10 +112,12 @@ type docRow struct {
 // same owner updates the document instead of adding a copy.
 func (e *env) docsImport(ctx context.Context, st store.Store, paths []string, ownerName, rawOwnerID string, shareNames []string) error {
 	ownerID, visibility := "", store.VisibilityPublic
-	if rawOwnerID != "" {
+	switch {
+	case rawOwnerID != "":
+		// A remote authorization server's user: no local account to look
+		// up; the ID is shown where a name would be.
 		ownerID, visibility, ownerName = rawOwnerID, store.VisibilityPrivate, rawOwnerID
-	}
-	if ownerName != "" {
+	case ownerName != "":
 		u, err := st.GetUserByName(ctx, ownerName)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("--owner: no user %q", ownerName)

@@ -68,6 +68,21 @@ func TestDocsCommands(t *testing.T) {
 	if code, _, errs := cli(t, db, "", "docs", "import", src, "--owner", "nobody"); code != 1 || !strings.Contains(errs, "no user") {
 		t.Errorf("unknown owner: %d %q", code, errs)
 	}
+	// --owner-id names a remote authorization server's user (the sub of
+	// its tokens): there is no local account to find.
+	os.WriteFile(filepath.Join(dir, "remote.md"), []byte("# Remote\n"), 0o644)
+	code, out, errs = cli(t, db, "", "docs", "import", filepath.Join(dir, "remote.md"), "--owner-id", "sub-0042")
+	var remote []docRow
+	if code != 0 || json.Unmarshal([]byte(out), &remote) != nil || len(remote) != 1 {
+		t.Fatalf("import --owner-id: %d %q %q", code, out, errs)
+	}
+	if r := remote[0]; r.Owner != "sub-0042" || r.Visibility != "private" {
+		t.Errorf("import --owner-id: %+v", r)
+	}
+	code, out, _ = cli(t, db, "", "docs", "list")
+	if code != 0 || !strings.Contains(out, `"owner": "sub-0042"`) {
+		t.Errorf("list after import --owner-id: %q", out)
+	}
 	if code, _, _ := cli(t, db, "", "docs", "delete", rows[0].ID); code != 0 {
 		t.Error("delete failed")
 	}
