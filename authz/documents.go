@@ -1,7 +1,9 @@
 package authz
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 
@@ -32,4 +34,31 @@ func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request) {
 	d := &v.Document
 	page := DocumentPage{Title: d.Title, Body: d.Body, Visibility: d.Visibility, UpdatedAt: d.UpdatedAt, UserName: user.Name, Owner: v.OwnerName}
 	s.pages.Document(w, page)
+}
+
+// DocumentViewer is the part of the store a document page reads.
+type DocumentViewer interface {
+	ViewDocument(ctx context.Context, id, viewerID string) (*store.DocumentView, error)
+}
+
+// PublicDocuments serves GET /docs/{id} where no one signs in: on an MCP
+// resource server running on its own against a remote authorization
+// server, whose search and fetch results link there. It shows public
+// documents to anyone (the store's anonymous viewer); any other ID,
+// including a document private to someone or shared, gets the same 404 as
+// one that does not exist, and the page says to open it in the MCP client.
+func PublicDocuments(pages *Pages, docs DocumentViewer, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, err := docs.ViewDocument(r.Context(), r.PathValue("id"), "")
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			pages.Error(w, ErrorPage{Title: "Document not found", Message: "There is no public document here. A document shared with you opens in your MCP client.", Status: http.StatusNotFound})
+		case err != nil:
+			log.ErrorContext(r.Context(), "document page", "error", err)
+			pages.Error(w, ErrorPage{Title: "Something went wrong", Message: "The document could not be loaded.", Status: http.StatusInternalServerError})
+		default:
+			d := &v.Document
+			pages.Document(w, DocumentPage{Title: d.Title, Body: d.Body, Visibility: d.Visibility, UpdatedAt: d.UpdatedAt, Owner: v.OwnerName})
+		}
+	})
 }

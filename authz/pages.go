@@ -96,7 +96,7 @@ type DocumentPage struct {
 	Title, Body, Visibility string
 	Owner                   string // the owner's user name, or "" for the server's own documents
 	UpdatedAt               time.Time
-	UserName                string
+	UserName                string // the signed-in viewer; empty on a resource server's public page
 }
 
 // AppView is one connected app on the account page.

@@ -123,6 +123,16 @@ func (a *App) build(ctx context.Context, acfg authz.Config, secrets *authz.Secre
 			return fmt.Errorf("mcp.authorization_server: %w", err)
 		}
 		verifier = rv
+		// The citation pages of search and fetch results: public documents
+		// only, as nobody signs in here. The site's home is the issuer's.
+		pages, err := authz.NewPages(fc.MCP.AuthorizationServer)
+		if err != nil {
+			return err
+		}
+		pages.SetLogger(log)
+		mux.Handle("GET /static/", pages.Static())
+		mux.Handle("GET /docs/{id}", authz.PublicDocuments(pages, st, log))
+		mux.Handle("GET /{$}", http.RedirectHandler(fc.MCP.AuthorizationServer+"/", http.StatusFound))
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeStatus(w, http.StatusOK, "ok") })
 		mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 			if err := st.Ping(r.Context()); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,16 +17,36 @@ import (
 
 // startResourceServer runs `mcpauthz serve` in resource-only mode in a
 // second process (this test binary, see TestMain) against the
-// authorization server as, and returns when it is ready.
-func startResourceServer(t *testing.T, as *testServer, addr string, env ...string) {
+// authorization server as, and returns when it is ready. Its database
+// holds a public document and one private to another user; it returns the
+// ID of the private one.
+func startResourceServer(t *testing.T, as *testServer, addr string, env ...string) (privateID string) {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "rs.db")
 	master := as.App.Config.MasterKey
-	doc := filepath.Join(t.TempDir(), "notes.md")
+	doc, private := filepath.Join(t.TempDir(), "notes.md"), filepath.Join(t.TempDir(), "plans.md")
 	os.WriteFile(doc, []byte("# Quarterly zanzibar notes\n\nThe zanzibar rollout is on track."), 0o644)
-	var out, errb strings.Builder
-	if code := run(t.Context(), []string{"docs", "import", doc, "--public", "--db", db}, strings.NewReader(""), &out, &errb, envOf(map[string]string{"MCPAUTHZ_MASTER_KEY": master})); code != 0 {
-		t.Fatalf("docs import: %s", errb.String())
+	os.WriteFile(private, []byte("# Secret zanzibar plans\n\nNot for everyone."), 0o644)
+	cli := func(args ...string) string {
+		var out, errb strings.Builder
+		if code := run(t.Context(), append(args, "--db", db), strings.NewReader(""), &out, &errb, envOf(map[string]string{"MCPAUTHZ_MASTER_KEY": master})); code != 0 {
+			t.Fatalf("%s: %s", strings.Join(args, " "), errb.String())
+		}
+		return out.String()
+	}
+	cli("docs", "import", doc, "--public")
+	cli("docs", "import", private, "--owner-id", "someone-else")
+	var listed []struct{ ID, Title string }
+	if err := json.Unmarshal([]byte(cli("docs", "list")), &listed); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range listed {
+		if d.Title == "Secret zanzibar plans" {
+			privateID = d.ID
+		}
+	}
+	if privateID == "" {
+		t.Fatalf("the private document is not listed: %v", listed)
 	}
 	logs := newTestLog(t, "resource server log")
 	cmd := exec.Command(os.Args[0], "serve", "--db", db, "--addr", addr)
@@ -61,7 +82,7 @@ func startResourceServer(t *testing.T, as *testServer, addr string, env ...strin
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return privateID
 			}
 		}
 		select {
@@ -95,7 +116,7 @@ func TestResourceServerInSecondProcess(t *testing.T) {
 			if mode == "introspection" {
 				env = append(env, "MCPAUTHZ_MCP_ALWAYS_INTROSPECT=true", "MCPAUTHZ_MCP_INTROSPECTION_CACHE_TTL=1ms")
 			}
-			startResourceServer(t, as, rsAddr, env...)
+			privateID := startResourceServer(t, as, rsAddr, env...)
 
 			// A person's token for the remote resource, from the real flow.
 			as.Resource = rsURL
@@ -112,9 +133,31 @@ func TestResourceServerInSecondProcess(t *testing.T) {
 			if isErr || json.Unmarshal([]byte(text), &found) != nil || len(found.Results) != 1 {
 				t.Fatalf("search on the remote resource: %v %s", isErr, text)
 			}
-			// Document pages live on the resource server's own origin.
+			// Document pages live on the resource server's own origin, for
+			// public documents; nobody signs in there, so a private one is
+			// answered like one that does not exist.
 			if r := found.Results[0]; r.URL != "http://"+rsAddr+"/docs/"+r.ID {
 				t.Errorf("result url %s, want the resource server's /docs/%s", r.URL, r.ID)
+			}
+			if status, body := getPage(t, found.Results[0].URL); status != http.StatusOK ||
+				!strings.Contains(body, "<h1 id=\"doc-heading\">Quarterly zanzibar notes</h1>") ||
+				!strings.Contains(body, "The zanzibar rollout is on track.") || strings.Contains(body, "Signed in as") {
+				t.Errorf("public document page: %d %s", status, body)
+			}
+			for _, id := range []string{privateID, "no-such-document"} {
+				if status, body := getPage(t, "http://"+rsAddr+"/docs/"+id); status != http.StatusNotFound ||
+					strings.Contains(body, "Secret zanzibar plans") || !strings.Contains(body, "Document not found") {
+					t.Errorf("page of %s: %d %s", id, status, body)
+				}
+			}
+			if status, body := getPage(t, "http://"+rsAddr+"/static/style.css"); status != http.StatusOK || body == "" {
+				t.Errorf("the page's stylesheet: %d", status)
+			}
+			noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			if resp, err := noFollow.Get("http://" + rsAddr + "/"); err != nil {
+				t.Error(err)
+			} else if resp.Body.Close(); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != as.URL+"/" {
+				t.Errorf("the resource server's home: %d to %q, want 302 to the issuer", resp.StatusCode, resp.Header.Get("Location"))
 			}
 
 			// A token for another resource is refused there.
@@ -162,4 +205,19 @@ func postMCP(t *testing.T, endpoint, token string) (int, string) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, resp.Header.Get("WWW-Authenticate")
+}
+
+// getPage GETs u and returns the status and the body.
+func getPage(t *testing.T, u string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
 }
