@@ -2,10 +2,15 @@ package authz
 
 import (
 	"container/list"
+	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // lru is a map bounded to max entries that evicts the least recently used
@@ -101,4 +106,80 @@ func cacheLifetime(h http.Header, now time.Time, lo, hi, def time.Duration) time
 		return clamp(t.Sub(ref))
 	}
 	return clamp(def)
+}
+
+// remoteCache keeps what was fetched from URLs that clients name (Client
+// ID Metadata Documents, jwks_uri key sets): a bounded LRU of outcomes,
+// one fetch at a time per URL however many requests wait for it, and
+// stale-if-error in the spirit of RFC 5861 — when a refetch fails because
+// the site is unavailable (fetch.Error's Unavailable: no connection, a
+// time-out, a 5xx or 429), the value fetched before stands in for retry
+// at a time, until staleFor after it expired. Any other failure replaces
+// it at once. It is safe for concurrent use.
+type remoteCache[V any] struct {
+	what     string        // what it holds, for the log
+	keyAttr  string        // the log attribute of a key
+	staleFor time.Duration // how long past its expiry a value may stand in
+	retry    time.Duration // how long a stand-in lasts before the site is asked again
+	now      func() time.Time
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	entries *lru[*remoteEntry[V]]
+	group   singleflight.Group
+}
+
+// remoteEntry is the outcome of one fetch: a value, or why there is none.
+type remoteEntry[V any] struct {
+	val       V
+	err       error // nil for a value
+	fetchedAt time.Time
+	expires   time.Time
+	// staleUntil, for a value, is how long it may stand in for one that
+	// cannot be fetched: expires plus the cache's staleFor.
+	staleUntil time.Time
+	// unavailable, for a failure, says the site could not be reached or
+	// was failing.
+	unavailable bool
+}
+
+func newRemoteCache[V any](what, keyAttr string, max int, staleFor, retry time.Duration, now func() time.Time, log *slog.Logger) *remoteCache[V] {
+	return &remoteCache[V]{what: what, keyAttr: keyAttr, staleFor: staleFor, retry: retry, now: now, log: log, entries: newLRU[*remoteEntry[V]](max)}
+}
+
+// get returns the entry of key: the cached one when fresh says it may
+// serve, else what load returns (or the stand-in described above). load
+// runs for every caller waiting on key at once, with a context that does
+// not end with the first caller's: the fetcher's own time limit bounds it.
+// The error is ctx's, when the caller stops waiting.
+func (c *remoteCache[V]) get(ctx context.Context, key string, fresh func(e *remoteEntry[V], now time.Time) bool, load func(ctx context.Context) *remoteEntry[V]) (*remoteEntry[V], error) {
+	c.mu.Lock()
+	prev, ok := c.entries.get(key)
+	c.mu.Unlock()
+	if ok && fresh(prev, c.now()) {
+		return prev, nil
+	}
+	ch := c.group.DoChan(key, func() (any, error) {
+		lctx := context.WithoutCancel(ctx)
+		e := load(lctx)
+		now := c.now()
+		switch {
+		case e.err == nil:
+			e.staleUntil = e.expires.Add(c.staleFor)
+		case e.unavailable && ok && prev.err == nil && now.Before(prev.staleUntil):
+			c.log.WarnContext(lctx, c.what+" unavailable; using the copy fetched before",
+				c.keyAttr, key, "error", e.err, "stale_until", prev.staleUntil)
+			e = &remoteEntry[V]{val: prev.val, fetchedAt: now, expires: now.Add(c.retry), staleUntil: prev.staleUntil}
+		}
+		c.mu.Lock()
+		c.entries.put(key, e)
+		c.mu.Unlock()
+		return e, nil
+	})
+	select {
+	case res := <-ch:
+		return res.Val.(*remoteEntry[V]), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }

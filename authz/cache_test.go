@@ -14,6 +14,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/mcpauthz/mcpauthz/authz/fetch"
+	"github.com/mcpauthz/mcpauthz/store"
 )
 
 func TestCacheLifetime(t *testing.T) {
@@ -254,7 +255,7 @@ func TestCIMDCacheBounds(t *testing.T) {
 
 	t.Run("bounded", func(t *testing.T) {
 		small := newTestResolver(clk, CIMDPolicy{})
-		small.cache = newLRU[*cimdEntry](4)
+		small.docs.entries = newLRU[*remoteEntry[*store.Client]](4)
 		var ids []string
 		for i := range 6 {
 			ids = append(ids, serve(fmt.Sprintf("/bounded/%d.json", i), "max-age=3600"))
@@ -262,8 +263,8 @@ func TestCIMDCacheBounds(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if small.cache.len() != 4 {
-			t.Errorf("cache holds %d entries, want 4", small.cache.len())
+		if small.docs.entries.len() != 4 {
+			t.Errorf("cache holds %d entries, want 4", small.docs.entries.len())
 		}
 		if _, err := small.client(ctx, ids[0]); err != nil {
 			t.Fatal(err)
@@ -274,7 +275,7 @@ func TestCIMDCacheBounds(t *testing.T) {
 		if n := ds.count("/bounded/5.json"); n != 1 {
 			t.Errorf("a cached document was fetched %d times", n)
 		}
-		if got := newTestResolver(clk, CIMDPolicy{}).cache.max; got != cimdCacheEntries {
+		if got := newTestResolver(clk, CIMDPolicy{}).docs.entries.max; got != cimdCacheEntries {
 			t.Errorf("default bound = %d", got)
 		}
 	})

@@ -7,10 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 
 	"github.com/mcpauthz/mcpauthz/authz/fetch"
 	"github.com/mcpauthz/mcpauthz/store"
@@ -50,23 +47,7 @@ type cimdResolver struct {
 	fetcher       *fetch.Fetcher
 	now           func() time.Time
 	log           *slog.Logger
-
-	mu    sync.Mutex
-	cache *lru[*cimdEntry]
-	group singleflight.Group
-}
-
-// cimdEntry is a cached lookup: a client or the reason there is none.
-type cimdEntry struct {
-	client  *store.Client
-	err     *cimdError
-	expires time.Time
-	// staleUntil, for a client, is how long it may stand in for a
-	// document that cannot be fetched (see cimdStaleIfError).
-	staleUntil time.Time
-	// unavailable, for a failure, says the document's site could not be
-	// reached or was failing (fetch.Error's Unavailable).
-	unavailable bool
+	docs          *remoteCache[*store.Client] // a client, or a *cimdError
 }
 
 func newCIMDResolver(cfg Config, f *fetch.Fetcher) *cimdResolver {
@@ -77,7 +58,8 @@ func newCIMDResolver(cfg Config, f *fetch.Fetcher) *cimdResolver {
 		fetcher:       f,
 		now:           cfg.Now,
 		log:           cfg.Logger,
-		cache:         newLRU[*cimdEntry](cimdCacheEntries),
+		docs: newRemoteCache[*store.Client]("client metadata document", "client_id",
+			cimdCacheEntries, cimdStaleIfError, cimdFailureTTL, cfg.Now, cfg.Logger),
 	}
 }
 
@@ -87,40 +69,16 @@ func (r *cimdResolver) client(ctx context.Context, id string) (*store.Client, er
 	if err := r.allowed(id); err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	prev, ok := r.cache.get(id)
-	r.mu.Unlock()
-	if ok && r.now().Before(prev.expires) {
-		return prev.result()
+	e, err := r.docs.get(ctx, id,
+		func(e *remoteEntry[*store.Client], now time.Time) bool { return now.Before(e.expires) },
+		func(ctx context.Context) *remoteEntry[*store.Client] { return r.load(ctx, id) })
+	if err != nil {
+		return nil, err
 	}
-	ch := r.group.DoChan(id, func() (any, error) {
-		// Shared by every waiter, so it must outlive the first caller's
-		// request; the fetcher's own timeout bounds it.
-		lctx := context.WithoutCancel(ctx)
-		e := r.load(lctx, id)
-		if e.unavailable && prev != nil && prev.client != nil && r.now().Before(prev.staleUntil) {
-			r.log.WarnContext(lctx, "client metadata document unavailable; using the copy fetched before",
-				"client_id", id, "error", e.err, "stale_until", prev.staleUntil)
-			e = &cimdEntry{client: prev.client, expires: r.now().Add(cimdFailureTTL), staleUntil: prev.staleUntil}
-		}
-		r.mu.Lock()
-		r.cache.put(id, e)
-		r.mu.Unlock()
-		return e, nil
-	})
-	select {
-	case res := <-ch:
-		return res.Val.(*cimdEntry).result()
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-func (e *cimdEntry) result() (*store.Client, error) {
 	if e.err != nil {
 		return nil, e.err
 	}
-	return e.client, nil
+	return e.val, nil
 }
 
 // allowed applies the policy and the URL form rules to id, before any
@@ -140,12 +98,12 @@ func (r *cimdResolver) allowed(id string) *cimdError {
 }
 
 // load fetches and validates the document at id.
-func (r *cimdResolver) load(ctx context.Context, id string) *cimdEntry {
+func (r *cimdResolver) load(ctx context.Context, id string) *remoteEntry[*store.Client] {
 	start := r.now()
-	fail := func(reason string, cause error) *cimdEntry {
+	fail := func(reason string, cause error) *remoteEntry[*store.Client] {
 		e := &cimdError{URL: id, Reason: reason, Err: cause}
 		r.log.InfoContext(ctx, "client metadata document refused", "client_id", id, "error", e)
-		return &cimdEntry{err: e, expires: start.Add(cimdFailureTTL)}
+		return &remoteEntry[*store.Client]{err: e, fetchedAt: start, expires: start.Add(cimdFailureTTL)}
 	}
 	resp, err := r.fetcher.Get(ctx, fetch.Request{
 		URL:      id,
@@ -172,7 +130,7 @@ func (r *cimdResolver) load(ctx context.Context, id string) *cimdEntry {
 	c.CreatedAt, c.UpdatedAt = start.UTC(), start.UTC()
 	ttl := cacheLifetime(resp.Header, start, cimdMinTTL, cimdMaxTTL, cimdMinTTL)
 	r.log.DebugContext(ctx, "client metadata document loaded", "client_id", id, "client_name", c.Name, "token_endpoint_auth_method", c.TokenEndpointAuthMethod, "cache", ttl)
-	return &cimdEntry{client: c, expires: start.Add(ttl), staleUntil: start.Add(ttl + cimdStaleIfError)}
+	return &remoteEntry[*store.Client]{val: c, fetchedAt: start, expires: start.Add(ttl)}
 }
 
 // cimdHostAllowed reports whether the allowlist admits host: as

@@ -14,13 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	jose3 "github.com/go-jose/go-jose/v3"
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/mcpauthz/mcpauthz/authz/fetch"
 )
@@ -175,28 +173,15 @@ type jwksCache struct {
 	fetcher *fetch.Fetcher
 	now     func() time.Time
 	log     *slog.Logger
-
-	mu      sync.Mutex
-	entries *lru[*jwksEntry]
-	group   singleflight.Group
-}
-
-type jwksEntry struct {
-	set       *jose.JSONWebKeySet // nil when the fetch failed
-	err       error               // why it failed; shown to the client
-	fetchedAt time.Time
-	expires   time.Time
-	// staleUntil, for a set, is how long it may stand in for one that
-	// cannot be fetched (see jwksStaleIfError).
-	staleUntil time.Time
-	// unavailable, for a failure, is fetch.Error's Unavailable.
-	unavailable bool
+	sets    *remoteCache[*jose.JSONWebKeySet]
 }
 
 var _ fosite.JWKSFetcherStrategy = (*jwksCache)(nil)
 
 func newJWKSCache(f *fetch.Fetcher, now func() time.Time, log *slog.Logger) *jwksCache {
-	return &jwksCache{fetcher: f, now: now, log: log, entries: newLRU[*jwksEntry](jwksCacheEntries)}
+	return &jwksCache{fetcher: f, now: now, log: log,
+		sets: newRemoteCache[*jose.JSONWebKeySet]("client jwks_uri", "jwks_uri",
+			jwksCacheEntries, jwksStaleIfError, jwksRefetchInterval, now, log)}
 }
 
 // keys returns the key set at uri. With refresh (the assertion's key was
@@ -206,44 +191,21 @@ func newJWKSCache(f *fetch.Fetcher, now func() time.Time, log *slog.Logger) *jwk
 // fetched before stands in (see jwksStaleIfError). Concurrent fetches of
 // one URI are one fetch.
 func (c *jwksCache) keys(ctx context.Context, uri string, refresh bool) (*jose.JSONWebKeySet, error) {
-	now := c.now()
-	c.mu.Lock()
-	prev, ok := c.entries.get(uri)
-	c.mu.Unlock()
-	if ok {
-		recent := now.Sub(prev.fetchedAt) < jwksRefetchInterval
-		switch {
-		case prev.err != nil && recent:
-			return nil, prev.err
-		case prev.err == nil && now.Before(prev.expires) && (!refresh || recent):
-			return prev.set, nil
+	fresh := func(e *remoteEntry[*jose.JSONWebKeySet], now time.Time) bool {
+		recent := now.Sub(e.fetchedAt) < jwksRefetchInterval
+		if e.err != nil {
+			return recent
 		}
+		return now.Before(e.expires) && (!refresh || recent)
 	}
-	ch := c.group.DoChan(uri, func() (any, error) {
-		// The fetch is shared by every waiter: it must not end when the
-		// first caller goes away. The fetcher bounds it in time.
-		fctx := context.WithoutCancel(ctx)
-		e := c.fetch(fctx, uri)
-		if now := c.now(); e.unavailable && ok && prev.set != nil && now.Before(prev.staleUntil) {
-			c.log.WarnContext(fctx, "client jwks_uri unavailable; using the key set fetched before",
-				"jwks_uri", uri, "error", e.err, "stale_until", prev.staleUntil)
-			e = &jwksEntry{set: prev.set, fetchedAt: now, expires: now.Add(jwksRefetchInterval), staleUntil: prev.staleUntil}
-		}
-		c.mu.Lock()
-		c.entries.put(uri, e)
-		c.mu.Unlock()
-		return e, nil
-	})
-	select {
-	case res := <-ch:
-		e := res.Val.(*jwksEntry)
-		return e.set, e.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	e, err := c.sets.get(ctx, uri, fresh, func(ctx context.Context) *remoteEntry[*jose.JSONWebKeySet] { return c.fetch(ctx, uri) })
+	if err != nil {
+		return nil, err
 	}
+	return e.val, e.err
 }
 
-func (c *jwksCache) fetch(ctx context.Context, uri string) *jwksEntry {
+func (c *jwksCache) fetch(ctx context.Context, uri string) *remoteEntry[*jose.JSONWebKeySet] {
 	now := c.now()
 	resp, err := c.fetcher.Get(ctx, fetch.Request{
 		URL:      uri,
@@ -252,20 +214,20 @@ func (c *jwksCache) fetch(ctx context.Context, uri string) *jwksEntry {
 	})
 	if err != nil {
 		reason := "it could not be fetched"
-		if fe, ok := errors.AsType[*fetch.Error](err); ok {
+		fe, isFetch := errors.AsType[*fetch.Error](err)
+		if isFetch {
 			reason += ": " + fe.Reason
 		}
 		c.log.InfoContext(ctx, "client jwks_uri refused", "jwks_uri", uri, "error", err)
-		fe, _ := errors.AsType[*fetch.Error](err)
-		return &jwksEntry{err: errors.New(reason), fetchedAt: now, expires: now, unavailable: fe != nil && fe.Unavailable}
+		return &remoteEntry[*jose.JSONWebKeySet]{err: errors.New(reason), fetchedAt: now, expires: now, unavailable: isFetch && fe.Unavailable}
 	}
 	set, err := parseJWKS(resp.Body)
 	if err != nil {
 		c.log.InfoContext(ctx, "client jwks_uri refused", "jwks_uri", uri, "error", err)
-		return &jwksEntry{err: err, fetchedAt: now, expires: now}
+		return &remoteEntry[*jose.JSONWebKeySet]{err: err, fetchedAt: now, expires: now}
 	}
 	ttl := cacheLifetime(resp.Header, now, jwksMinTTL, jwksMaxTTL, jwksDefaultTTL)
-	return &jwksEntry{set: set, fetchedAt: now, expires: now.Add(ttl), staleUntil: now.Add(ttl + jwksStaleIfError)}
+	return &remoteEntry[*jose.JSONWebKeySet]{val: set, fetchedAt: now, expires: now.Add(ttl)}
 }
 
 // Resolve implements fosite.JWKSFetcherStrategy.
