@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/mcpauthz/mcpauthz/store"
 )
@@ -34,6 +35,52 @@ func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request) {
 	d := &v.Document
 	page := DocumentPage{Title: d.Title, Body: d.Body, Visibility: d.Visibility, UpdatedAt: d.UpdatedAt, UserName: user.Name, Owner: v.OwnerName}
 	s.pages.Document(w, page)
+}
+
+// Document search page bounds.
+const (
+	maxDocumentQuery   = 500 // bytes; a longer query is cut, as the MCP search tool's
+	documentSearchHits = 20
+)
+
+// serveDocumentSearch is /docs: a signed-in person searches the documents
+// they may see — their own, those shared with them and public ones, the
+// same rule as the MCP tools — and gets each hit's title, a snippet and a
+// link to its page. Anyone else gets the sign-in page, which returns here.
+func (s *Server) serveDocumentSearch(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if len(q) > maxDocumentQuery {
+		q = strings.ToValidUTF8(q[:maxDocumentQuery], "")
+	}
+	user := s.currentUser(ctx, s.session(r))
+	if user == nil {
+		ret := "/docs"
+		if q != "" {
+			ret += "?" + url.Values{"q": {q}}.Encode()
+		}
+		s.pages.Login(w, http.StatusOK, LoginPage{Return: ret})
+		return
+	}
+	page := DocumentSearchPage{Query: q, UserName: user.Name}
+	if q != "" {
+		hits, err := s.store.SearchDocuments(ctx, user.ID, q, documentSearchHits)
+		if err != nil {
+			s.log.ErrorContext(ctx, "document search page", "error", err)
+			s.pages.Error(w, ErrorPage{Title: "Something went wrong", Message: "The search could not be run.", Status: http.StatusInternalServerError})
+			return
+		}
+		page.Searched = true
+		for _, h := range hits {
+			d := &h.Document
+			title := d.Title
+			if strings.TrimSpace(title) == "" {
+				title = d.ID
+			}
+			page.Results = append(page.Results, DocumentResult{URL: "/docs/" + url.PathEscape(d.ID), Title: title, Snippet: h.Snippet, Visibility: d.Visibility, UpdatedAt: d.UpdatedAt})
+		}
+	}
+	s.pages.DocumentSearch(w, page)
 }
 
 // DocumentViewer is the part of the store a document page reads.

@@ -33,8 +33,9 @@ func (s *Server) currentUser(ctx context.Context, sess *sessions.Session) *store
 }
 
 // safeReturn accepts only a local path of ours to go back to after login:
-// the authorization endpoint, the account page or a document page. Anything
-// else (other hosts, scheme-relative //evil, backslashes) becomes /account.
+// the authorization endpoint, the account page, the document search or a
+// document page. Anything else (other hosts, scheme-relative //evil,
+// backslashes) becomes /account.
 func safeReturn(ret string) string {
 	if ret == "" || !strings.HasPrefix(ret, "/") || strings.HasPrefix(ret, "//") || strings.ContainsAny(ret, "\\\r\n\t") {
 		return "/account"
@@ -44,7 +45,7 @@ func safeReturn(ret string) string {
 		return "/account"
 	}
 	switch {
-	case u.Path == "/authorize", u.Path == "/account", strings.HasPrefix(u.Path, "/docs/"):
+	case u.Path == "/authorize", u.Path == "/account", u.Path == "/docs", strings.HasPrefix(u.Path, "/docs/"):
 		return u.RequestURI()
 	}
 	return "/account"

@@ -99,6 +99,21 @@ type DocumentPage struct {
 	UserName                string // the signed-in viewer; empty on a resource server's public page
 }
 
+// DocumentSearchPage is the data of the document search page (/docs).
+type DocumentSearchPage struct {
+	Query    string
+	Searched bool // a query was run (Results may still be empty)
+	Results  []DocumentResult
+	UserName string
+}
+
+// DocumentResult is one hit on the document search page.
+type DocumentResult struct {
+	URL                        string // the document's page, /docs/{id}
+	Title, Snippet, Visibility string
+	UpdatedAt                  time.Time
+}
+
 // AppView is one connected app on the account page.
 type AppView struct {
 	ClientID     string
@@ -121,7 +136,7 @@ const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'se
 const staticCSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 // pageNames are the page templates; each is parsed together with layout.html.
-var pageNames = []string{"login", "consent", "error", "home", "account", "document"}
+var pageNames = []string{"login", "consent", "error", "home", "account", "document", "docs"}
 
 type staticAsset struct {
 	body        []byte
@@ -155,6 +170,7 @@ func NewPages(issuer string) (*Pages, error) {
 		"home":     HomePage{},
 		"account":  AccountPage{},
 		"document": DocumentPage{},
+		"docs":     DocumentSearchPage{Searched: true, Results: []DocumentResult{{URL: "/docs/id", Title: "t"}}},
 	}
 	for _, name := range pageNames {
 		file := name + ".html"
@@ -271,6 +287,11 @@ func (p *Pages) Account(w http.ResponseWriter, d AccountPage) {
 // Document renders a document page.
 func (p *Pages) Document(w http.ResponseWriter, d DocumentPage) {
 	p.render(w, http.StatusOK, "document", d)
+}
+
+// DocumentSearch renders the document search page.
+func (p *Pages) DocumentSearch(w http.ResponseWriter, d DocumentSearchPage) {
+	p.render(w, http.StatusOK, "docs", d)
 }
 
 // setPageHeaders sets the headers every HTML page carries.

@@ -31,6 +31,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /logout", form(s.serveLogout))
 	mux.HandleFunc("GET /account", s.serveAccount)
 	mux.Handle("POST /account/revoke", form(s.serveAccountRevoke))
+	mux.HandleFunc("GET /docs", s.serveDocumentSearch)
 	mux.HandleFunc("GET /docs/{id}", s.serveDocument)
 
 	mux.HandleFunc("GET /{$}", s.serveHome)

@@ -1,5 +1,5 @@
 // Package templates holds the HTML templates of the authorization server's
-// pages (sign-in, consent, error, home, account). They are parsed once at
+// pages (sign-in, consent, error, home, account, documents). They are parsed once at
 // startup by authz.NewPages and use html/template only: no JavaScript.
 package templates
 

@@ -17,6 +17,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/mcpauthz/mcpauthz/store"
 )
 
 // exchangeCode redeems code at /token as a public client would, with plain
@@ -482,5 +484,48 @@ func TestBrowserOptionalState(t *testing.T) {
 			code := checkCallback(t, s, got, state, "")
 			exchangeCode(t, s, client.ClientID, cb.RedirectURI, code, pk.Verifier)
 		})
+	}
+}
+
+// TestBrowserDocumentSearch: in the browser, /docs sends a signed-out
+// person to sign in and back to the same search; the results show titles
+// and snippets as text, never as markup; the form searches again; a result
+// opens the document's page.
+func TestBrowserDocumentSearch(t *testing.T) {
+	s := startServer(t)
+	doc, err := s.Store.PutDocument(t.Context(), &store.Document{Title: "Zanzibar <plans>",
+		Body: "The zanzibar rollout <b>starts</b> in May.", Format: "text", OwnerID: s.UserID, Visibility: store.VisibilityPrivate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := newBrowser(t)
+	browse(ctx, t, s.URL+"/docs?q=zanzibar")
+	if !isLoginPage(ctx, t) {
+		t.Fatal("signed out, /docs did not ask to sign in")
+	}
+	if resp := submitLogin(ctx, t, s.UserName, s.Password); resp.Status != http.StatusOK || !strings.HasSuffix(resp.URL, "/docs?q=zanzibar") {
+		t.Fatalf("after signing in: %d at %s, want the search", resp.Status, resp.URL)
+	}
+	if got := text(ctx, t, ".results"); !strings.Contains(got, "Zanzibar <plans>") || !strings.Contains(got, "rollout <b>starts</b>") {
+		t.Errorf("results = %q, want the title and snippet as text", got)
+	}
+	if exists(ctx, t, ".results b") {
+		t.Error("a snippet's markup was rendered")
+	}
+	screenshot(ctx, t, "document-search")
+
+	if err := chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`input[name=q]`), "rollout")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`form[role=search] button[type=submit]`)))
+	if err != nil || resp.Status != http.StatusOK || !strings.HasSuffix(resp.URL, "/docs?q=rollout") {
+		t.Fatalf("searching with the form: %v %+v", err, resp)
+	}
+	resp, err = chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`.result-title a`)))
+	if err != nil || resp.Status != http.StatusOK || !strings.HasSuffix(resp.URL, "/docs/"+doc.ID) {
+		t.Fatalf("opening the result: %v %+v", err, resp)
+	}
+	if got := text(ctx, t, "h1"); got != "Zanzibar <plans>" {
+		t.Errorf("document page heading = %q", got)
 	}
 }
