@@ -39,7 +39,7 @@ func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request) {
 
 // Document search page bounds.
 const (
-	maxDocumentQuery   = 500 // bytes; a longer query is cut, as the MCP search tool's
+	maxDocumentQuery   = 500 // bytes; a longer query is cut (the form allows 500 characters)
 	documentSearchHits = 20
 )
 
