@@ -2,9 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -40,17 +37,13 @@ const selectClient = `SELECT id, secret_hash, name, redirect_uris, grant_types, 
 
 // GetClient returns the client with that ID, or ErrNotFound.
 func (db *DB) GetClient(ctx context.Context, id string) (*Client, error) {
-	if strings.IndexByte(id, 0) >= 0 {
-		// No ID holds a NUL byte; PostgreSQL would refuse the parameter.
+	if unstorableKey(id) {
 		return nil, wrap("get client", ErrNotFound)
 	}
 	var row clientRow
 	err := db.pool(ctx).QueryRowContext(ctx, selectClient, id).Scan(&row.ID, &row.SecretHash, &row.Name,
 		&row.RedirectURIs, &row.GrantTypes, &row.ResponseTypes, &row.Scopes, &row.TokenEndpointAuthMethod,
 		&row.Introspect, &row.Source, &row.RegistrationTokenHash, &row.Metadata, &row.CreatedAt, &row.UpdatedAt)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
 	if err != nil {
 		return nil, wrap("get client", err)
 	}

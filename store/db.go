@@ -265,14 +265,14 @@ func (db *DB) atomically(ctx context.Context, fn func(tx *gorm.DB) error) error 
 	return db.conn(ctx).Transaction(fn)
 }
 
-// wrap turns a gorm error into a store error: "store: op: ...", with
-// ErrNotFound and ErrConflict for gorm's equivalents.
+// wrap turns a gorm or database/sql error into a store error: "store: op:
+// ...", with ErrNotFound and ErrConflict for their equivalents.
 func wrap(op string, err error) error {
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict),
 		errors.Is(err, ErrInactive), errors.Is(err, ErrReplay):
 		return fmt.Errorf("store: %s: %w", op, err)
-	case errors.Is(err, gorm.ErrRecordNotFound):
+	case errors.Is(err, gorm.ErrRecordNotFound), errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("store: %s: %w", op, ErrNotFound)
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return fmt.Errorf("store: %s: %w (%w)", op, ErrConflict, err)
@@ -280,6 +280,12 @@ func wrap(op string, err error) error {
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
 }
+
+// unstorableKey reports whether key cannot name any row: no stored ID or
+// signature holds a NUL byte, and PostgreSQL text cannot hold one either —
+// it refuses such a parameter with an error instead of finding nothing.
+// Lookups by a key from a request check it first and answer ErrNotFound.
+func unstorableKey(key string) bool { return strings.IndexByte(key, 0) >= 0 }
 
 // sqliteDSN is a parsed SQLite DSN.
 type sqliteDSN struct {

@@ -3,11 +3,9 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -199,9 +197,7 @@ func normalizeShares(ids []string) []string {
 // does not exist, ErrNotFound: the two cannot be told apart. The empty
 // viewerID sees only public documents.
 func (db *DB) GetDocument(ctx context.Context, id, viewerID string) (*Document, error) {
-	if strings.IndexByte(id, 0) >= 0 {
-		// No document has one: PostgreSQL text cannot hold a NUL, and
-		// it would refuse the query rather than find nothing.
+	if unstorableKey(id) {
 		return nil, wrap("get document", ErrNotFound)
 	}
 	d, err := db.loadDocument(db.conn(ctx), id, &viewerID)
@@ -223,17 +219,14 @@ func (db *DB) GetDocument(ctx context.Context, id, viewerID string) (*Document, 
 // and run on the prepared-statement pool (see DB.pool): building it with
 // gorm cost more than running it.
 func (db *DB) ViewDocument(ctx context.Context, id, viewerID string) (*DocumentView, error) {
-	if strings.IndexByte(id, 0) >= 0 {
-		return nil, wrap("view document", ErrNotFound) // as in GetDocument
+	if unstorableKey(id) {
+		return nil, wrap("view document", ErrNotFound)
 	}
 	stmt, args := viewDocument.bind(viewerID, []any{id})
 	var r documentRow
 	var ownerName string
 	err := db.pool(ctx).QueryRowContext(ctx, stmt, args...).Scan(&r.ID, &r.Title, &r.Body, &r.Format,
 		&r.OwnerID, &r.Visibility, &r.SourceKey, &r.CreatedAt, &r.UpdatedAt, &ownerName)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
 	if err != nil {
 		return nil, wrap("view document", err)
 	}

@@ -2,9 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"strings"
 	"time"
 )
 
@@ -45,17 +42,14 @@ const selectRequest = `SELECT kind, signature, request_id, client_id, subject, r
 // GetRequest returns the request, or ErrNotFound. An inactive request is
 // returned together with ErrInactive.
 func (db *DB) GetRequest(ctx context.Context, kind RequestKind, signature string) (*Request, error) {
-	if strings.IndexByte(signature, 0) >= 0 {
-		return nil, wrap("get request", ErrNotFound) // as in GetClient
+	if unstorableKey(signature) {
+		return nil, wrap("get request", ErrNotFound)
 	}
 	var row requestRow
 	err := db.pool(ctx).QueryRowContext(ctx, selectRequest, string(kind), signature).Scan(&row.Kind,
 		&row.Signature, &row.RequestID, &row.ClientID, &row.Subject, &row.RequestedAt, &row.ExpiresAt,
 		&row.Scopes, &row.GrantedScopes, &row.Audience, &row.GrantedAudience, &row.Form, &row.Session,
 		&row.Active, &row.UsedAt, &row.AccessSignature)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
 	if err != nil {
 		return nil, wrap("get request", err)
 	}
