@@ -23,18 +23,25 @@ func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request) {
 		s.pages.Login(w, http.StatusOK, LoginPage{Return: "/docs/" + url.PathEscape(id)})
 		return
 	}
-	v, err := s.store.ViewDocument(ctx, id, user.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		s.pages.Error(w, ErrorPage{Title: "Document not found", Message: "There is no document here that you can see.", Status: http.StatusNotFound})
-		return
-	} else if err != nil {
-		s.log.ErrorContext(ctx, "document page", "error", err)
-		s.pages.Error(w, ErrorPage{Title: "Something went wrong", Message: "The document could not be loaded.", Status: http.StatusInternalServerError})
-		return
+	showDocument(w, r, s.pages, s.store, s.log, id, user.ID, user.Name, "There is no document here that you can see.")
+}
+
+// showDocument renders the page of document id as viewerID may see it
+// (ViewDocument), for viewerName (empty: nobody signed in). A document
+// the viewer may not see gets the same 404 as one that does not exist,
+// saying notFound.
+func showDocument(w http.ResponseWriter, r *http.Request, pages *Pages, docs DocumentViewer, log *slog.Logger, id, viewerID, viewerName, notFound string) {
+	v, err := docs.ViewDocument(r.Context(), id, viewerID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		pages.Error(w, ErrorPage{Title: "Document not found", Message: notFound, Status: http.StatusNotFound})
+	case err != nil:
+		log.ErrorContext(r.Context(), "document page", "error", err)
+		pages.Error(w, ErrorPage{Title: "Something went wrong", Message: "The document could not be loaded.", Status: http.StatusInternalServerError})
+	default:
+		d := &v.Document
+		pages.Document(w, DocumentPage{Title: d.Title, Body: d.Body, Visibility: d.Visibility, UpdatedAt: d.UpdatedAt, UserName: viewerName, Owner: v.OwnerName})
 	}
-	d := &v.Document
-	page := DocumentPage{Title: d.Title, Body: d.Body, Visibility: d.Visibility, UpdatedAt: d.UpdatedAt, UserName: user.Name, Owner: v.OwnerName}
-	s.pages.Document(w, page)
 }
 
 // Document search page bounds.
@@ -96,16 +103,7 @@ type DocumentViewer interface {
 // one that does not exist, and the page says to open it in the MCP client.
 func PublicDocuments(pages *Pages, docs DocumentViewer, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		v, err := docs.ViewDocument(r.Context(), r.PathValue("id"), "")
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			pages.Error(w, ErrorPage{Title: "Document not found", Message: "There is no public document here. A document shared with you opens in your MCP client.", Status: http.StatusNotFound})
-		case err != nil:
-			log.ErrorContext(r.Context(), "document page", "error", err)
-			pages.Error(w, ErrorPage{Title: "Something went wrong", Message: "The document could not be loaded.", Status: http.StatusInternalServerError})
-		default:
-			d := &v.Document
-			pages.Document(w, DocumentPage{Title: d.Title, Body: d.Body, Visibility: d.Visibility, UpdatedAt: d.UpdatedAt, Owner: v.OwnerName})
-		}
+		showDocument(w, r, pages, docs, log, r.PathValue("id"), "", "",
+			"There is no public document here. A document shared with you opens in your MCP client.")
 	})
 }
