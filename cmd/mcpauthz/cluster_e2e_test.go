@@ -63,7 +63,9 @@ func startCluster(t *testing.T, n int) *testServer {
 			if err := <-done; err != nil {
 				t.Errorf("instance %d: serve: %v", i, err)
 			}
-			app.Close()
+			if err := app.Close(); err != nil {
+				t.Errorf("instance %d: close: %v", i, err)
+			}
 		})
 		if first == nil {
 			first = app
