@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -160,18 +159,10 @@ func TestClusterOnPostgres(t *testing.T) {
 	}
 	proof := signProof(t, http.MethodPost, c.URL+"/token")
 	for i, want := range []string{`"token_type":"DPoP"`, `"error":"invalid_dpop_proof"`} {
-		req, _ := http.NewRequest(http.MethodPost, c.URL+"/token", strings.NewReader("grant_type=client_credentials"))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("DPoP", proof)
-		req.SetBasicAuth(url.QueryEscape(svc["client_id"]), url.QueryEscape(svc["client_secret"]))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		status, body := postFormAs(ctx, t, c, "/token", url.Values{"grant_type": {"client_credentials"}},
+			svc["client_id"], svc["client_secret"], http.Header{"Dpop": {proof}})
 		if !strings.Contains(string(body), want) {
-			t.Errorf("proof use %d: %d %s, want %s", i+1, resp.StatusCode, body, want)
+			t.Errorf("proof use %d: %d %s, want %s", i+1, status, body, want)
 		}
 	}
 }

@@ -84,13 +84,17 @@ type dpopIntrospection struct {
 	} `json:"cnf"`
 }
 
-// dpopInteropPost POSTs form to the server's path, optionally with HTTP
-// Basic credentials, bounded by ctx, and returns the status and body.
-func dpopInteropPost(ctx context.Context, t *testing.T, s *testServer, path string, form url.Values, user, password string) (int, []byte) {
+// postFormAs POSTs form to the server's path, optionally with HTTP
+// Basic credentials and extra headers (a DPoP proof), bounded by ctx, and
+// returns the status and body.
+func postFormAs(ctx context.Context, t *testing.T, s *testServer, path string, form url.Values, user, password string, header http.Header) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if user != "" {
@@ -143,7 +147,7 @@ func TestInteropOAuth4WebAPIDPoP(t *testing.T) {
 	ctx := newBrowser(t)
 	introspect := func(token string) (dpopIntrospection, string) {
 		t.Helper()
-		status, body := dpopInteropPost(ctx, t, s, "/introspect", url.Values{"token": {token}}, rs.ClientID, rs.ClientSecret)
+		status, body := postFormAs(ctx, t, s, "/introspect", url.Values{"token": {token}}, rs.ClientID, rs.ClientSecret, nil)
 		var in dpopIntrospection
 		if status != http.StatusOK || json.Unmarshal(body, &in) != nil {
 			t.Fatalf("introspect: status %d, body %s", status, body)
@@ -217,7 +221,7 @@ func TestInteropOAuth4WebAPIDPoP(t *testing.T) {
 		t.Errorf("access token claims %s: cnf.jkt %q, want %q (%v)", payload, claims.Cnf.JKT, mid.JKT, err)
 	}
 
-	status, body := dpopInteropPost(ctx, t, s, "/revoke", url.Values{"token": {mid.AccessToken}, "token_type_hint": {"access_token"}, "client_id": {mid.ClientID}}, "", "")
+	status, body := postFormAs(ctx, t, s, "/revoke", url.Values{"token": {mid.AccessToken}, "token_type_hint": {"access_token"}, "client_id": {mid.ClientID}}, "", "", nil)
 	if status != http.StatusOK {
 		t.Fatalf("revoke the access token: status %d, body %s", status, body)
 	}
