@@ -76,3 +76,20 @@ func remoteAddr(r *http.Request) string {
 	}
 	return host
 }
+
+// throttleAddr is the part of a client address that per-address limits
+// count: an IPv4 address whole, an IPv6 address by its /64, since one
+// subscriber or host commonly holds a whole /64 and could otherwise
+// rotate through 2^64 addresses. Anything else is returned unchanged.
+func throttleAddr(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.WithZone("").Prefix(64)
+	return p.String()
+}

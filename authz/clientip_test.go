@@ -43,3 +43,21 @@ func TestClientIPBehindTrustedProxies(t *testing.T) {
 		t.Errorf("no trusted proxies: %q", got)
 	}
 }
+
+func TestThrottleAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"198.51.100.7":               "198.51.100.7",
+		"::ffff:198.51.100.7":        "198.51.100.7",
+		"2001:db8:1:2::10":           "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:1:2:3":    "2001:db8:1:2::/64",
+		"2001:db8:1:3::10":           "2001:db8:1:3::/64",
+		"fe80::1%eth0":               "fe80::/64",
+		"::1":                        "::/64",
+		"not an address":             "not an address",
+		"2001:db8:1:2:3:4:5:6:7:8:9": "2001:db8:1:2:3:4:5:6:7:8:9",
+	} {
+		if got := throttleAddr(in); got != want {
+			t.Errorf("throttleAddr(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -491,6 +491,42 @@ func TestLoginThrottlingAndCrossOriginPosts(t *testing.T) {
 	}
 }
 
+// TestLoginThrottleHoldsForParallelGuesses: guesses sent at the same time
+// cannot all pass the check before the first failure is counted: no more
+// passwords are checked than the limit allows.
+func TestLoginThrottleHoldsForParallelGuesses(t *testing.T) {
+	e := newTestEnv(t)
+	codes := parallel(t, 24, func() int {
+		r := e.newBrowser().login(e.URL, testUser, "wrong")
+		return r.StatusCode
+	})
+	checked, throttled := 0, 0
+	for _, c := range codes {
+		switch c {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests:
+			throttled++
+		default:
+			t.Errorf("status %d", c)
+		}
+	}
+	if checked != 5 || throttled != 19 {
+		t.Errorf("24 simultaneous wrong passwords: %d checked, %d throttled; want 5 and 19", checked, throttled)
+	}
+	// The right password is refused too now, and a success after the
+	// window forgets the count.
+	if r := e.newBrowser().login(e.URL, testUser, testPassword); r.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("right password while locked: %d, want 429", r.StatusCode)
+	}
+	e.Clock.Advance(16 * time.Minute)
+	for i := range 7 {
+		if r := e.newBrowser().login(e.URL, testUser, testPassword); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in %d after the window: %d, want 303 (successes must not count against the address)", i+1, r.StatusCode)
+		}
+	}
+}
+
 func TestMetadataAndCORS(t *testing.T) {
 	e := newTestEnv(t)
 	resp, err := http.Get(e.URL + "/.well-known/oauth-authorization-server")

@@ -95,10 +95,17 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	page.Username = name
 
 	cannotCheck := ErrorPage{Title: "Sign-in failed", Message: "The server could not check your sign-in. Try again.", Status: http.StatusInternalServerError}
-	keys := []string{"user:" + name, "ip:" + s.clientIP(r)}
-	allowed, retry, err := s.throttle.Allowed(ctx, keys...)
+	if name == "" || password == "" {
+		page.Error = "Enter your user name and password."
+		s.pages.Login(w, http.StatusBadRequest, page)
+		return
+	}
+	// The attempt is counted before the password is checked, so that
+	// guesses sent at the same time cannot all pass the limit.
+	userKey, ipKey := "user:"+name, "ip:"+throttleAddr(s.clientIP(r))
+	res, allowed, retry, err := s.throttle.Reserve(ctx, userKey, ipKey)
 	if err != nil {
-		s.log.ErrorContext(ctx, "login: read the failure count", "error", err)
+		s.log.ErrorContext(ctx, "login: count the attempt", "error", err)
 		s.pages.Error(w, cannotCheck)
 		return
 	}
@@ -110,11 +117,6 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		s.pages.Login(w, http.StatusTooManyRequests, page)
 		return
 	}
-	if name == "" || password == "" {
-		page.Error = "Enter your user name and password."
-		s.pages.Login(w, http.StatusBadRequest, page)
-		return
-	}
 	user, err := s.store.GetUserByName(ctx, name)
 	ok := false
 	switch {
@@ -122,6 +124,9 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		s.passwords.Dummy(password)
 	case err != nil:
 		s.log.ErrorContext(ctx, "login: look up user", "error", err)
+		if err := res.ReleaseAll(ctx); err != nil {
+			s.log.ErrorContext(ctx, "login: withdraw the attempt", "error", err)
+		}
 		s.pages.Error(w, cannotCheck)
 		return
 	default:
@@ -131,17 +136,15 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if !ok {
-		if err := s.throttle.Failure(ctx, keys...); err != nil {
-			// The person still learns the password was wrong; the count
-			// missed one failure.
-			s.log.ErrorContext(ctx, "login: count the failure", "error", err)
-		}
+		// The reserved attempt stays: it is the failure.
 		s.log.InfoContext(ctx, "login failed", "user", name, "ip", s.clientIP(r))
 		page.Error = "Wrong user name or password."
 		s.pages.Login(w, http.StatusUnauthorized, page)
 		return
 	}
-	if err := s.throttle.Success(ctx, "user:"+name); err != nil {
+	// A good sign-in forgets the account's failures and does not count
+	// against the address.
+	if err := errors.Join(s.throttle.Success(ctx, userKey), res.Release(ctx, ipKey)); err != nil {
 		s.log.ErrorContext(ctx, "login: clear the failure count", "error", err)
 	}
 	sess := s.session(r)

@@ -22,10 +22,12 @@ func (s *Server) limitRegistrations(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		ctx := r.Context()
-		key := "register:" + s.clientIP(r)
-		ok, retry, err := s.regLimit.Allowed(ctx, key)
+		// Every attempt counts, not only failures; counted before it is
+		// served, so that registrations sent at once cannot all pass.
+		key := "register:" + throttleAddr(s.clientIP(r))
+		_, ok, retry, err := s.regLimit.Reserve(ctx, key)
 		if err != nil {
-			s.log.ErrorContext(ctx, "registration rate limit: read the count", "error", err)
+			s.log.ErrorContext(ctx, "registration rate limit: count", "error", err)
 			writeJSONError(w, newError(http.StatusInternalServerError, codeServerError, "the registration could not be counted; try again"))
 			return
 		}
@@ -34,12 +36,6 @@ func (s *Server) limitRegistrations(h http.HandlerFunc) http.HandlerFunc {
 			w.Header().Set("Retry-After", fmt.Sprint(secs))
 			s.log.WarnContext(r.Context(), "registration rate limit", "ip", s.clientIP(r))
 			writeJSONError(w, newError(http.StatusTooManyRequests, codeInvalidRequest, "too many registrations from this address; retry in %d seconds", secs))
-			return
-		}
-		// Every attempt counts, not only failures.
-		if err := s.regLimit.Failure(ctx, key); err != nil {
-			s.log.ErrorContext(ctx, "registration rate limit: count", "error", err)
-			writeJSONError(w, newError(http.StatusInternalServerError, codeServerError, "the registration could not be counted; try again"))
 			return
 		}
 		h(w, r)

@@ -5,6 +5,8 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"maps"
 	"slices"
 	"time"
 
@@ -12,9 +14,9 @@ import (
 )
 
 // Throttle limits attempts per key (the caller passes opaque keys such as
-// "user:<name>" and "ip:<addr>"): once a key has maxFailures failures
-// within the sliding window, Allowed refuses it until the oldest of them
-// leaves the window. The failures live in the store (store.Attempts), so
+// "user:<name>" and "ip:<addr>"): once a key has maxFailures attempts
+// counted within the sliding window, Reserve refuses it until the oldest
+// of them leaves the window. The failures live in the store (store.Attempts), so
 // every instance of a deployment counts the same ones; the store forgets
 // them when they expire (DeleteExpired). Keys are stored as HMAC-SHA256
 // under a server key: fixed-size, and no names or addresses in the table
@@ -46,40 +48,102 @@ func NewThrottle(st store.Attempts, key []byte, maxFailures int, window time.Dur
 	return &Throttle{st: st, key: key, max: maxFailures, window: window, now: now}
 }
 
-// Allowed reports whether an attempt for keys may go ahead: false when any
-// key has reached the failure limit within the window. retryAfter is then
-// the longest time until one of those keys is allowed again (the oldest
-// counted failure leaving the window); it is zero when ok. An error is the
-// store's: the caller cannot tell, so it should refuse.
-func (t *Throttle) Allowed(ctx context.Context, keys ...string) (ok bool, retryAfter time.Duration, err error) {
-	now := t.now()
-	for _, k := range keys {
-		// The latest max failures decide: the oldest of them must leave
-		// the window first.
-		at, err := t.st.RecentAttempts(ctx, t.hash(k), now.Add(-t.window), t.max)
-		if err != nil {
-			return false, 0, err
-		}
-		if len(at) >= t.max {
-			if d := at[len(at)-1].Add(t.window).Sub(now); d > retryAfter {
-				retryAfter = d
-			}
-		}
-	}
-	return retryAfter == 0, retryAfter, nil
+// Reservation is an attempt counted before it is made (see Reserve).
+type Reservation struct {
+	t   *Throttle
+	ids map[string]int64 // key → the attempt recorded against it
 }
 
-// Failure records a failed attempt against each of keys; a key given twice
-// counts once.
-func (t *Throttle) Failure(ctx context.Context, keys ...string) error {
+// Reserve counts one attempt against each of keys (a key given twice
+// counts once) before the caller makes it, and reports whether the
+// attempt may go ahead: false when a key already had the maximum number
+// of attempts within the window. Counting first is what makes the limit
+// hold for attempts made at the same time, on one instance or several:
+// of attempts that pass, each saw every earlier one recorded, so no more
+// than the maximum pass. A refused attempt is withdrawn at once (it does
+// not count, so retrying while locked out does not prolong the lock-out);
+// retryAfter is then the longest time until one of the full keys admits
+// an attempt again. A passed attempt stays counted until the window moves
+// past it, unless the caller releases it (Release) or clears its keys
+// (Success). An error is the store's: the caller cannot tell, so it
+// should refuse.
+func (t *Throttle) Reserve(ctx context.Context, keys ...string) (res *Reservation, ok bool, retryAfter time.Duration, err error) {
 	now := t.now()
 	hashed := make([]string, 0, len(keys))
+	uniq := make([]string, 0, len(keys))
 	for i, k := range keys {
 		if !slices.Contains(keys[:i], k) {
+			uniq = append(uniq, k)
 			hashed = append(hashed, t.hash(k))
 		}
 	}
-	return t.st.AddAttempts(ctx, hashed, now, now.Add(t.window))
+	ids, err := t.st.AddAttempts(ctx, hashed, now, now.Add(t.window))
+	if err != nil {
+		return nil, false, 0, err
+	}
+	res = &Reservation{t: t, ids: make(map[string]int64, len(uniq))}
+	for i, k := range uniq {
+		res.ids[k] = ids[i]
+	}
+	since := now.Add(-t.window)
+	full := false
+	for _, h := range hashed {
+		at, err := t.st.RecentAttempts(ctx, h, since, t.max+1)
+		if err != nil {
+			return nil, false, 0, errors.Join(err, t.st.DeleteAttempts(ctx, ids...))
+		}
+		if len(at) > t.max {
+			full = true
+		}
+	}
+	if !full {
+		return res, true, 0, nil
+	}
+	if err := t.st.DeleteAttempts(ctx, ids...); err != nil {
+		return nil, false, 0, err
+	}
+	// Without this attempt, a full key holds max attempts or more: the
+	// oldest of its newest max must leave the window.
+	for _, h := range hashed {
+		at, err := t.st.RecentAttempts(ctx, h, since, t.max)
+		if err != nil {
+			return nil, false, 0, err
+		}
+		if len(at) >= t.max {
+			retryAfter = max(retryAfter, at[len(at)-1].Add(t.window).Sub(now))
+		}
+	}
+	// Attempts that were released meanwhile may leave no key full; the
+	// attempt is refused all the same, with a short wait.
+	if retryAfter <= 0 {
+		retryAfter = time.Second
+	}
+	return nil, false, retryAfter, nil
+}
+
+// Release withdraws the reserved attempt from each of keys (keys it was
+// not reserved against are ignored), e.g. the address's count after a
+// successful sign-in. A nil Reservation releases nothing.
+func (r *Reservation) Release(ctx context.Context, keys ...string) error {
+	if r == nil {
+		return nil
+	}
+	var ids []int64
+	for _, k := range keys {
+		if id, ok := r.ids[k]; ok {
+			ids = append(ids, id)
+			delete(r.ids, k)
+		}
+	}
+	return r.t.st.DeleteAttempts(ctx, ids...)
+}
+
+// ReleaseAll withdraws the whole reservation: the attempt was not made.
+func (r *Reservation) ReleaseAll(ctx context.Context) error {
+	if r == nil {
+		return nil
+	}
+	return r.Release(ctx, slices.Collect(maps.Keys(r.ids))...)
 }
 
 // Success forgets the failures of keys (call it after a good login).

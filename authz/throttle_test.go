@@ -3,6 +3,7 @@ package authz
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -36,19 +37,27 @@ type testThrottle struct {
 	th *Throttle
 }
 
-func (x *testThrottle) Allowed(keys ...string) (bool, time.Duration) {
+// Probe reports whether an attempt for keys would be allowed, without
+// counting one (a reservation released at once).
+func (x *testThrottle) Probe(keys ...string) (bool, time.Duration) {
 	x.t.Helper()
-	ok, ra, err := x.th.Allowed(x.t.Context(), keys...)
+	res, ok, ra, err := x.th.Reserve(x.t.Context(), keys...)
 	if err != nil {
-		x.t.Fatalf("Allowed: %v", err)
+		x.t.Fatalf("Reserve: %v", err)
+	}
+	if err := res.ReleaseAll(x.t.Context()); err != nil {
+		x.t.Fatalf("ReleaseAll: %v", err)
 	}
 	return ok, ra
 }
 
+// Failure makes an attempt for keys that fails: it must be allowed, and
+// it stays counted.
 func (x *testThrottle) Failure(keys ...string) {
 	x.t.Helper()
-	if err := x.th.Failure(x.t.Context(), keys...); err != nil {
-		x.t.Fatalf("Failure: %v", err)
+	_, ok, ra, err := x.th.Reserve(x.t.Context(), keys...)
+	if err != nil || !ok {
+		x.t.Fatalf("Reserve(%q) = %v, %v, %v; want an allowed attempt", keys, ok, ra, err)
 	}
 }
 
@@ -85,7 +94,7 @@ func TestThrottleLocksAfterMaxFailures(t *testing.T) {
 	th, clk := newTestThrottle(t, nil, 5, 15*time.Minute)
 	keys := []string{"user:alice", "ip:192.0.2.1"}
 	for i := range 5 {
-		if ok, ra := th.Allowed(keys...); !ok || ra != 0 {
+		if ok, ra := th.Probe(keys...); !ok || ra != 0 {
 			t.Fatalf("attempt %d refused (retryAfter %v)", i+1, ra)
 		}
 		th.Failure(keys...)
@@ -93,7 +102,7 @@ func TestThrottleLocksAfterMaxFailures(t *testing.T) {
 	}
 	// Five failures at t0..t0+4m; now is t0+5m. The sixth is refused until
 	// the first failure leaves the window at t0+15m.
-	ok, ra := th.Allowed(keys...)
+	ok, ra := th.Probe(keys...)
 	if ok {
 		t.Fatal("sixth attempt allowed")
 	}
@@ -101,21 +110,21 @@ func TestThrottleLocksAfterMaxFailures(t *testing.T) {
 		t.Errorf("retryAfter = %v, want 10m", ra)
 	}
 	clk.Advance(10*time.Minute - time.Nanosecond)
-	if ok, ra := th.Allowed(keys...); ok || ra != time.Nanosecond {
+	if ok, ra := th.Probe(keys...); ok || ra != time.Nanosecond {
 		t.Errorf("just before the window: ok=%v retryAfter=%v", ok, ra)
 	}
 	clk.Advance(time.Nanosecond)
-	if ok, ra := th.Allowed(keys...); !ok || ra != 0 {
+	if ok, ra := th.Probe(keys...); !ok || ra != 0 {
 		t.Errorf("after the window: ok=%v retryAfter=%v", ok, ra)
 	}
 	// Four failures are still in the window: one more locks again, now
 	// until the second failure (t0+1m) leaves it.
 	th.Failure(keys...)
-	if ok, ra := th.Allowed(keys...); ok || ra != time.Minute {
+	if ok, ra := th.Probe(keys...); ok || ra != time.Minute {
 		t.Errorf("re-locked: ok=%v retryAfter=%v, want false 1m", ok, ra)
 	}
 	clk.Advance(time.Hour)
-	if ok, _ := th.Allowed(keys...); !ok {
+	if ok, _ := th.Probe(keys...); !ok {
 		t.Error("refused long after the window")
 	}
 }
@@ -125,13 +134,13 @@ func TestThrottleAnyKeyLocks(t *testing.T) {
 	for range 3 {
 		th.Failure("ip:10.0.0.1")
 	}
-	if ok, _ := th.Allowed("user:bob", "ip:10.0.0.1"); ok {
+	if ok, _ := th.Probe("user:bob", "ip:10.0.0.1"); ok {
 		t.Error("locked IP allowed with another user")
 	}
-	if ok, _ := th.Allowed("user:bob", "ip:10.0.0.2"); !ok {
+	if ok, _ := th.Probe("user:bob", "ip:10.0.0.2"); !ok {
 		t.Error("other IP refused")
 	}
-	if ok, _ := th.Allowed("user:bob"); !ok {
+	if ok, _ := th.Probe("user:bob"); !ok {
 		t.Error("user refused although only the IP failed")
 	}
 	// retryAfter is the longest over the locked keys.
@@ -139,7 +148,7 @@ func TestThrottleAnyKeyLocks(t *testing.T) {
 	for range 3 {
 		th.Failure("user:bob")
 	}
-	if ok, ra := th.Allowed("user:bob", "ip:10.0.0.1"); ok || ra != time.Minute {
+	if ok, ra := th.Probe("user:bob", "ip:10.0.0.1"); ok || ra != time.Minute {
 		t.Errorf("ok=%v retryAfter=%v, want false 1m", ok, ra)
 	}
 }
@@ -148,18 +157,18 @@ func TestThrottleSuccessClears(t *testing.T) {
 	th, _ := newTestThrottle(t, nil, 2, time.Minute)
 	th.Failure("user:a", "ip:1")
 	th.Failure("user:a", "ip:1")
-	if ok, _ := th.Allowed("user:a"); ok {
+	if ok, _ := th.Probe("user:a"); ok {
 		t.Fatal("not locked")
 	}
 	th.Success("user:a")
-	if ok, _ := th.Allowed("user:a"); !ok {
+	if ok, _ := th.Probe("user:a"); !ok {
 		t.Error("Success did not clear user:a")
 	}
-	if ok, _ := th.Allowed("ip:1"); ok {
+	if ok, _ := th.Probe("ip:1"); ok {
 		t.Error("Success cleared a key it was not given")
 	}
 	th.Success("ip:1", "never:seen")
-	if ok, _ := th.Allowed("ip:1"); !ok {
+	if ok, _ := th.Probe("ip:1"); !ok {
 		t.Error("Success did not clear ip:1")
 	}
 }
@@ -167,22 +176,22 @@ func TestThrottleSuccessClears(t *testing.T) {
 func TestThrottleKeysIndependent(t *testing.T) {
 	th, _ := newTestThrottle(t, nil, 1, time.Minute)
 	th.Failure("user:a")
-	if ok, _ := th.Allowed("user:a"); ok {
+	if ok, _ := th.Probe("user:a"); ok {
 		t.Error("user:a allowed")
 	}
 	for _, k := range []string{"user:b", "user:A", "ip:user:a", ""} {
-		if ok, _ := th.Allowed(k); !ok {
+		if ok, _ := th.Probe(k); !ok {
 			t.Errorf("%q refused", k)
 		}
 	}
-	if ok, _ := th.Allowed(); !ok {
+	if ok, _ := th.Probe(); !ok {
 		t.Error("no keys refused")
 	}
 	// A key repeated in one call counts once.
 	th.Failure("user:c", "user:c")
 	th2, _ := newTestThrottle(t, nil, 2, time.Minute)
 	th2.Failure("k", "k")
-	if ok, _ := th2.Allowed("k"); !ok {
+	if ok, _ := th2.Probe("k"); !ok {
 		t.Error("duplicate key counted twice")
 	}
 }
@@ -196,11 +205,11 @@ func TestThrottleDefaults(t *testing.T) {
 	for range 4 {
 		x.Failure("x")
 	}
-	if ok, _ := x.Allowed("x"); !ok {
+	if ok, _ := x.Probe("x"); !ok {
 		t.Error("four failures locked")
 	}
 	x.Failure("x")
-	if ok, ra := x.Allowed("x"); ok || ra != 15*time.Minute {
+	if ok, ra := x.Probe("x"); ok || ra != 15*time.Minute {
 		t.Errorf("five failures: ok=%v retryAfter=%v, want false 15m", ok, ra)
 	}
 }
@@ -220,17 +229,17 @@ func TestThrottleSharedByInstances(t *testing.T) {
 	a.Failure("user:alice")
 	b.Failure("user:alice")
 	a.Failure("user:alice")
-	if ok, _ := b.Allowed("user:alice"); !ok {
+	if ok, _ := b.Probe("user:alice"); !ok {
 		t.Fatal("three failures locked")
 	}
 	b.Failure("user:alice")
 	for name, x := range map[string]*testThrottle{"a": a, "b": b} {
-		if ok, _ := x.Allowed("user:alice"); ok {
+		if ok, _ := x.Probe("user:alice"); ok {
 			t.Errorf("instance %s allows alice after four failures over two instances", name)
 		}
 	}
 	a.Success("user:alice")
-	if ok, _ := b.Allowed("user:alice"); !ok {
+	if ok, _ := b.Probe("user:alice"); !ok {
 		t.Error("a success on one instance did not clear the other's count")
 	}
 	long := "user:" + strings.Repeat("x", 5000)
@@ -259,16 +268,16 @@ func TestThrottleConcurrent(t *testing.T) {
 				k := fmt.Sprintf("user:%d", (g+i)%20)
 				ip := fmt.Sprintf("ip:%d", i%7)
 				ctx := t.Context()
-				if _, _, err := th.th.Allowed(ctx, k, ip); err != nil {
+				res, _, _, err := th.th.Reserve(ctx, k, ip)
+				if err != nil {
 					t.Error(err)
 				}
-				var err error
 				switch i % 5 {
-				case 0, 1, 2:
-					err = th.th.Failure(ctx, k, ip)
+				case 0, 1, 2: // a failure: the attempt stays
 				case 3:
-					err = th.th.Success(ctx, k)
+					err = errors.Join(th.th.Success(ctx, k), res.Release(ctx, ip))
 				case 4:
+					err = res.ReleaseAll(ctx)
 					clk.Advance(time.Second)
 				}
 				if err != nil {
@@ -280,8 +289,86 @@ func TestThrottleConcurrent(t *testing.T) {
 	wg.Wait()
 }
 
-// TestThrottleStoreErrorRefuses: when the count cannot be read, Allowed
-// says no (the login handler answers 500), never "allowed".
+// TestThrottleParallelAttempts: attempts made at the same time, on one
+// instance or two sharing the database, cannot all pass the check before
+// any of them is counted: exactly the limit pass, and the refused ones
+// leave no trace.
+func TestThrottleParallelAttempts(t *testing.T) {
+	db, err := store.Open(t.Context(), store.Config{DSN: filepath.Join(t.TempDir(), "parallel.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	a, clk := newTestThrottle(t, db, 5, time.Minute)
+	b := NewThrottle(db, []byte("test throttle key"), 5, time.Minute, clk.Now)
+	const n = 24
+	passed := make([]bool, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		th := a.th
+		if i%2 == 1 {
+			th = b
+		}
+		wg.Go(func() {
+			<-start
+			_, ok, ra, err := th.Reserve(t.Context(), "user:alice", fmt.Sprintf("ip:%d", i))
+			if err != nil {
+				t.Error(err)
+			}
+			if !ok && ra <= 0 {
+				t.Errorf("attempt %d refused with retryAfter %v", i, ra)
+			}
+			passed[i] = ok
+		})
+	}
+	close(start)
+	wg.Wait()
+	count := 0
+	for _, ok := range passed {
+		if ok {
+			count++
+		}
+	}
+	if count != 5 {
+		t.Errorf("%d of %d simultaneous attempts passed, want exactly 5", count, n)
+	}
+	got, err := db.RecentAttempts(t.Context(), a.th.hash("user:alice"), clk.Now().Add(-time.Hour), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 {
+		t.Errorf("%d attempts stored, want 5: refused attempts must not count", len(got))
+	}
+}
+
+// TestThrottleRelease: a released key forgets the attempt, the others
+// keep it; releasing twice or a key not reserved does nothing.
+func TestThrottleRelease(t *testing.T) {
+	th, _ := newTestThrottle(t, nil, 1, time.Minute)
+	res, ok, _, err := th.th.Reserve(t.Context(), "user:a", "ip:1")
+	if err != nil || !ok {
+		t.Fatalf("Reserve = %v, %v", ok, err)
+	}
+	for range 2 {
+		if err := res.Release(t.Context(), "ip:1", "ip:never"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, _ := th.Probe("ip:1"); !ok {
+		t.Error("released key still counts the attempt")
+	}
+	if ok, _ := th.Probe("user:a"); ok {
+		t.Error("a key that was not released lost the attempt")
+	}
+	var none *Reservation
+	if err := errors.Join(none.Release(t.Context(), "x"), none.ReleaseAll(t.Context())); err != nil {
+		t.Errorf("nil Reservation: %v", err)
+	}
+}
+
+// TestThrottleStoreErrorRefuses: when the count cannot be written or
+// read, Reserve says no (the login handler answers 500), never "allowed".
 func TestThrottleStoreErrorRefuses(t *testing.T) {
 	db, err := store.Open(t.Context(), store.Config{DSN: filepath.Join(t.TempDir(), "closed.db")})
 	if err != nil {
@@ -289,10 +376,7 @@ func TestThrottleStoreErrorRefuses(t *testing.T) {
 	}
 	th := NewThrottle(db, []byte("test throttle key"), 3, time.Minute, nil)
 	db.Close()
-	if ok, _, err := th.Allowed(t.Context(), "user:alice"); ok || err == nil {
-		t.Errorf("Allowed on a closed store = %v, %v; want false and an error", ok, err)
-	}
-	if err := th.Failure(t.Context(), "user:alice"); err == nil {
-		t.Error("Failure on a closed store: no error")
+	if _, ok, _, err := th.Reserve(t.Context(), "user:alice"); ok || err == nil {
+		t.Errorf("Reserve on a closed store = %v, %v; want false and an error", ok, err)
 	}
 }

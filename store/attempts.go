@@ -6,17 +6,33 @@ import (
 )
 
 // AddAttempts records one attempt at at for each of keys, kept until
-// expiresAt, in one statement.
-func (db *DB) AddAttempts(ctx context.Context, keys []string, at, expiresAt time.Time) error {
+// expiresAt, in one statement, and returns their IDs in the order of keys.
+func (db *DB) AddAttempts(ctx context.Context, keys []string, at, expiresAt time.Time) ([]int64, error) {
 	if len(keys) == 0 {
-		return nil
+		return nil, nil
 	}
 	rows := make([]attemptRow, len(keys))
 	for i, k := range keys {
 		rows[i] = attemptRow{Name: k, At: utc(at), ExpiresAt: utc(expiresAt)}
 	}
 	if err := db.conn(ctx).Create(&rows).Error; err != nil {
-		return wrap("add attempts", err)
+		return nil, wrap("add attempts", err)
+	}
+	ids := make([]int64, len(rows))
+	for i := range rows {
+		ids[i] = rows[i].ID
+	}
+	return ids, nil
+}
+
+// DeleteAttempts forgets the attempts with the given IDs; unknown IDs are
+// ignored.
+func (db *DB) DeleteAttempts(ctx context.Context, ids ...int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if err := db.conn(ctx).Where("id IN ?", ids).Delete(&attemptRow{}).Error; err != nil {
+		return wrap("delete attempts", err)
 	}
 	return nil
 }

@@ -286,13 +286,18 @@ type Nonces interface {
 // registrations per address). Keys are opaque to the store.
 type Attempts interface {
 	// AddAttempts records one attempt at at for each of keys (a key given
-	// twice counts twice), kept until expiresAt.
-	AddAttempts(ctx context.Context, keys []string, at, expiresAt time.Time) error
+	// twice counts twice), kept until expiresAt, and returns the IDs of the
+	// attempts in the order of keys. Once it returns, every caller's
+	// RecentAttempts counts them.
+	AddAttempts(ctx context.Context, keys []string, at, expiresAt time.Time) ([]int64, error)
 	// RecentAttempts returns the times of key's attempts after since,
 	// newest first, at most limit of them.
 	RecentAttempts(ctx context.Context, key string, since time.Time, limit int) ([]time.Time, error)
 	// ClearAttempts forgets every attempt of keys.
 	ClearAttempts(ctx context.Context, keys ...string) error
+	// DeleteAttempts forgets the attempts with the given IDs (from
+	// AddAttempts); unknown IDs are ignored.
+	DeleteAttempts(ctx context.Context, ids ...int64) error
 }
 
 // SigningKeys manages token signing keys.

@@ -10,6 +10,15 @@ import (
 )
 
 func testAttempts(t *testing.T, open func(t *testing.T) store.Store) {
+	add := func(t *testing.T, s store.Store, keys []string, when, expires time.Time) []int64 {
+		t.Helper()
+		ids, err := s.AddAttempts(t.Context(), keys, when, expires)
+		must(t, "AddAttempts", err)
+		if len(ids) != len(keys) {
+			t.Fatalf("AddAttempts(%q) returned %d IDs", keys, len(ids))
+		}
+		return ids
+	}
 	recent := func(t *testing.T, s store.Store, key string, since time.Time, limit int, want ...time.Time) {
 		t.Helper()
 		got, err := s.RecentAttempts(t.Context(), key, since, limit)
@@ -24,12 +33,12 @@ func testAttempts(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 	}
 	t.Run("NewestFirstSinceAndLimit", func(t *testing.T) {
-		s, ctx := open(t), t.Context()
+		s := open(t)
 		for i := range 5 {
 			when := at(time.Duration(i) * time.Minute).In(elsewhere())
-			must(t, "AddAttempts", s.AddAttempts(ctx, []string{"user:alice", "ip:192.0.2.1"}, when, when.Add(time.Hour)))
+			add(t, s, []string{"user:alice", "ip:192.0.2.1"}, when, when.Add(time.Hour))
 		}
-		must(t, "AddAttempts other", s.AddAttempts(ctx, []string{"user:bob"}, at(0), at(time.Hour)))
+		add(t, s, []string{"user:bob"}, at(0), at(time.Hour))
 		recent(t, s, "user:alice", at(-time.Second), 10, at(4*time.Minute), at(3*time.Minute), at(2*time.Minute), at(time.Minute), at(0))
 		recent(t, s, "user:alice", at(-time.Second), 2, at(4*time.Minute), at(3*time.Minute))
 		// After since, strictly.
@@ -43,24 +52,39 @@ func testAttempts(t *testing.T, open func(t *testing.T) store.Store) {
 		recent(t, s, "user:", at(-time.Second), 10)
 	})
 	t.Run("SameKeyTwiceCountsTwice", func(t *testing.T) {
-		s, ctx := open(t), t.Context()
-		must(t, "AddAttempts", s.AddAttempts(ctx, []string{"k", "k"}, at(0), at(time.Hour)))
-		must(t, "AddAttempts none", s.AddAttempts(ctx, nil, at(0), at(time.Hour)))
+		s := open(t)
+		if ids := add(t, s, []string{"k", "k"}, at(0), at(time.Hour)); ids[0] == ids[1] {
+			t.Errorf("two attempts share ID %d", ids[0])
+		}
+		add(t, s, nil, at(0), at(time.Hour))
 		recent(t, s, "k", at(-time.Second), 10, at(0), at(0))
 	})
 	t.Run("Clear", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
-		must(t, "AddAttempts", s.AddAttempts(ctx, []string{"a", "b", "c"}, at(0), at(time.Hour)))
+		add(t, s, []string{"a", "b", "c"}, at(0), at(time.Hour))
 		must(t, "ClearAttempts", s.ClearAttempts(ctx, "a", "b", "nobody"))
 		must(t, "ClearAttempts none", s.ClearAttempts(ctx))
 		recent(t, s, "a", at(-time.Second), 10)
 		recent(t, s, "b", at(-time.Second), 10)
 		recent(t, s, "c", at(-time.Second), 10, at(0))
 	})
+	t.Run("DeleteByID", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		first := add(t, s, []string{"user:x", "ip:y"}, at(0), at(time.Hour))
+		second := add(t, s, []string{"user:x", "ip:y"}, at(time.Minute), at(time.Hour))
+		// The second attempt against ip:y, and an ID nobody has.
+		must(t, "DeleteAttempts", s.DeleteAttempts(ctx, second[1], 1<<40))
+		must(t, "DeleteAttempts none", s.DeleteAttempts(ctx))
+		recent(t, s, "user:x", at(-time.Second), 10, at(time.Minute), at(0))
+		recent(t, s, "ip:y", at(-time.Second), 10, at(0))
+		must(t, "DeleteAttempts", s.DeleteAttempts(ctx, first...))
+		recent(t, s, "user:x", at(-time.Second), 10, at(time.Minute))
+		recent(t, s, "ip:y", at(-time.Second), 10)
+	})
 	t.Run("DeleteExpired", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
-		must(t, "AddAttempts", s.AddAttempts(ctx, []string{"gone"}, at(0), at(time.Minute)))
-		must(t, "AddAttempts", s.AddAttempts(ctx, []string{"kept"}, at(0), at(time.Hour)))
+		add(t, s, []string{"gone"}, at(0), at(time.Minute))
+		add(t, s, []string{"kept"}, at(0), at(time.Hour))
 		n, err := s.DeleteExpired(ctx, at(30*time.Minute))
 		must(t, "DeleteExpired", err)
 		if n != 1 {
@@ -73,7 +97,8 @@ func testAttempts(t *testing.T, open func(t *testing.T) store.Store) {
 		// Every attempt of concurrent callers (other instances) counts.
 		s := open(t)
 		errs := race(t.Context(), racers, func(ctx context.Context, i int) error {
-			return s.AddAttempts(ctx, []string{"ip:198.51.100.7"}, at(time.Duration(i)*time.Second), at(time.Hour))
+			_, err := s.AddAttempts(ctx, []string{"ip:198.51.100.7"}, at(time.Duration(i)*time.Second), at(time.Hour))
+			return err
 		})
 		for i, err := range errs {
 			must(t, fmt.Sprintf("AddAttempts %d", i), err)
