@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gorilla/sessions"
@@ -16,8 +17,19 @@ import (
 const consentTTL = 10 * time.Minute
 
 // maxPendingQuery bounds the authorization request kept in the session
-// cookie while the consent screen is shown.
-const maxPendingQuery = 2500
+// cookie while the consent screen is shown: a cheap early refusal of what
+// can never fit. What decides is the cookie itself: browsers keep cookies
+// of up to 4096 bytes, the session's codec refuses longer ones, and after
+// encryption and two base64 encodings about 2 KB of query fit.
+const maxPendingQuery = 4096
+
+// cookieTooLong reports whether err is the session codec's refusal of an
+// encoded value longer than a cookie may be. securecookie formats that
+// error with %s, dropping its type, so its text is all there is;
+// TestCookieTooLong pins it against the library.
+func cookieTooLong(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "the value is too long")
+}
 
 // askConsent shows the consent screen and remembers, in the session, which
 // request it is for under a one-time consent ID: a POST must name that ID,
@@ -33,6 +45,10 @@ func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, sess *sessio
 	sess.Values[sessConsentQuery] = query
 	sess.Values[sessConsentExp] = s.now().Add(consentTTL).Unix()
 	if err := sess.Save(r, w); err != nil {
+		if cookieTooLong(err) {
+			s.authorizeFailed(w, r, ar, redirectErr(codeInvalidRequest, "The authorization request is too large."))
+			return
+		}
 		s.authorizeFailed(w, r, ar, &authorizeError{Error: &Error{Code: codeServerError, Status: 500, Description: "The server could not save your session.", Err: err}})
 		return
 	}

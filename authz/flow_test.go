@@ -2,7 +2,9 @@ package authz
 
 import (
 	"bytes"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -635,5 +637,68 @@ func TestNonDefaultResourceSurvivesConsent(t *testing.T) {
 	claims, _ := verifyWithJWKS(t, e, tr.Access)
 	if claims["aud"] != other {
 		t.Errorf("aud = %v, want %s", claims["aud"], other)
+	}
+}
+
+// TestLongAuthorizationRequest: the pending request lives in the session
+// cookie while consent is asked. A request that fits is served whole (the
+// consent completes and the long state comes back); one that does not fit
+// a cookie gets invalid_request at the client's redirect URI, never a 500.
+func TestLongAuthorizationRequest(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.Registration.MaxPerMinute = -1 })
+	served, refused := 0, 0
+	for n := 1000; n <= 5000; n += 100 {
+		// A new client each time: a remembered consent skips the screen.
+		c := e.registerPublic("http://127.0.0.1:7777/callback")
+		state := strings.Repeat("s", n)
+		b := e.newBrowser()
+		if r := b.login(e.URL, testUser, testPassword); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("login: %d", r.StatusCode)
+		}
+		_, challenge := pkce()
+		resp, body := b.get(e.authorizeURL(c, challenge, url.Values{"state": {state}}))
+		switch {
+		case resp.StatusCode == http.StatusOK && consentIDRE.MatchString(body):
+			if refused > 0 {
+				t.Errorf("state of %d bytes served after a shorter one was refused", n)
+			}
+			served++
+			m := consentIDRE.FindStringSubmatch(body)
+			resp, _ = b.post(e.URL+"/consent", url.Values{"consent_id": {m[1]}, "decision": {"allow"}})
+			loc, _ := url.Parse(resp.Header.Get("Location"))
+			if resp.StatusCode != http.StatusSeeOther || loc.Query().Get("code") == "" || loc.Query().Get("state") != state {
+				t.Errorf("state of %d bytes: consent answered %d, %.200s", n, resp.StatusCode, resp.Header.Get("Location"))
+			}
+		case resp.StatusCode == http.StatusSeeOther:
+			refused++
+			loc, _ := url.Parse(resp.Header.Get("Location"))
+			q := loc.Query()
+			if q.Get("error") != codeInvalidRequest || !strings.Contains(q.Get("error_description"), "too large") || q.Get("state") != state {
+				t.Errorf("state of %d bytes: redirect %.300s, want invalid_request (too large) with the state", n, resp.Header.Get("Location"))
+			}
+		default:
+			t.Fatalf("state of %d bytes: status %d, %.300s", n, resp.StatusCode, body)
+		}
+	}
+	if served < 5 || refused < 5 {
+		t.Errorf("%d served, %d refused: the boundary is not where it should be (about 2 KB of query)", served, refused)
+	}
+}
+
+// TestCookieTooLong pins cookieTooLong to the session codec's own error.
+func TestCookieTooLong(t *testing.T) {
+	e := newTestEnv(t)
+	r := httptest.NewRequest(http.MethodGet, e.URL+"/", nil)
+	sess := e.Server.session(r)
+	sess.Values["x"] = strings.Repeat("x", 1000)
+	if err := sess.Save(r, httptest.NewRecorder()); err != nil || cookieTooLong(err) {
+		t.Fatalf("a short session: %v", err)
+	}
+	sess.Values["x"] = strings.Repeat("x", 5000)
+	if err := sess.Save(r, httptest.NewRecorder()); !cookieTooLong(err) {
+		t.Fatalf("a session longer than a cookie: error %v is not recognised", err)
+	}
+	if cookieTooLong(errors.New("database is locked")) {
+		t.Error("another error recognised")
 	}
 }
