@@ -81,10 +81,12 @@ func (s *Server) checkAuthorize(ctx context.Context, q url.Values) (*authzReques
 	}
 
 	ar := &authzRequest{Client: client, RedirectURI: redirect, State: q.Get("state"), Query: url.Values{}}
+	// The query is kept as the client sent it: a redirect_uri it left out
+	// (one is registered) stays out, so that the token request need not
+	// carry one either (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3).
 	for k, v := range q {
 		ar.Query[k] = slices.Clone(v)
 	}
-	ar.Query.Set("redirect_uri", redirect)
 	fail := func(status int, code, format string, args ...any) (*authzRequest, *authorizeError) {
 		return ar, &authorizeError{Error: newError(status, code, format, args...), Redirect: true}
 	}

@@ -702,3 +702,41 @@ func TestCookieTooLong(t *testing.T) {
 		t.Error("another error recognised")
 	}
 }
+
+// TestRedirectURIOmitted: a client with one registered redirect URI may
+// leave redirect_uri out of the authorization request (OAuth 2.1 §4.1.1);
+// the token request then needs none (RFC 6749 §4.1.3), and one that names
+// the registered URI is accepted too. A client that sent redirect_uri must
+// send the same one at the token endpoint.
+func TestRedirectURIOmitted(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("https://app.example/cb")
+	for _, tc := range []struct {
+		name          string
+		atAuthorize   string
+		atToken       string
+		wantStatus    int
+		wantErrorCode string
+	}{
+		{"left out at both", "", "", http.StatusOK, ""},
+		{"left out at authorize only", "", c.Redirect, http.StatusOK, ""},
+		{"sent at both", c.Redirect, c.Redirect, http.StatusOK, ""},
+		{"sent at authorize only", c.Redirect, "", http.StatusBadRequest, "invalid_grant"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			verifier, challenge := pkce()
+			loc := e.authorize(e.newBrowser(), e.authorizeURL(c, challenge, url.Values{"redirect_uri": {tc.atAuthorize}}))
+			if got := loc.Scheme + "://" + loc.Host + loc.Path; got != c.Redirect || loc.Query().Get("code") == "" {
+				t.Fatalf("redirected to %s, want a code at the registered %s", loc, c.Redirect)
+			}
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "code_verifier": {verifier}, "client_id": {c.ID}, "resource": {e.URL + "/mcp"}}
+			if tc.atToken != "" {
+				form.Set("redirect_uri", tc.atToken)
+			}
+			tr := e.token(form, "", "")
+			if tr.Status != tc.wantStatus || tr.Error != tc.wantErrorCode {
+				t.Errorf("token: %d %q %v, want %d %q", tr.Status, tr.Error, tr.Body, tc.wantStatus, tc.wantErrorCode)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/ory/fosite"
@@ -55,7 +56,10 @@ func (f *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 		return nil, err
 	}
 	fc := &fositeClient{c: c, audience: f.audience, redirects: c.RedirectURIs}
-	if a, ok := ctx.Value(redirectKey{}).(approvedRedirect); ok && a.clientID == id {
+	// The approved URI is added only when it is not registered as it is:
+	// a client with one registered URI must keep exactly one, or fosite
+	// would not fill in a redirect_uri the request left out.
+	if a, ok := ctx.Value(redirectKey{}).(approvedRedirect); ok && a.clientID == id && !slices.Contains(c.RedirectURIs, a.uri) {
 		fc.redirects = append(append([]string{}, c.RedirectURIs...), a.uri)
 	}
 	return fc, nil
