@@ -60,6 +60,12 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	if ce, ok := errors.AsType[*cimdError](err); ok {
 		return nil, fosite.ErrInvalidClient.WithHint(ce.Description()).WithWrap(err)
 	}
+	// fosite says invalid_request when no credentials were sent or the
+	// Basic header is malformed; RFC 6749 §5.2 makes both invalid_client
+	// ("no client authentication included").
+	if rfc := fosite.ErrorToRFC6749Error(err); rfc.ErrorField == fosite.ErrInvalidRequest.ErrorField {
+		return nil, fosite.ErrInvalidClient.WithHint(rfc.HintField).WithWrap(err)
+	}
 	// Say so when a private_key_jwt client sent no assertion.
 	if id := form.Get("client_id"); id != "" {
 		if sc, lerr := s.storage.lookupClient(ctx, id); lerr == nil && sc.TokenEndpointAuthMethod == "private_key_jwt" {

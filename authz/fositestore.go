@@ -357,3 +357,28 @@ func (f *fositeStore) requestClient(ctx context.Context, kind store.RequestKind,
 	}
 	return f.GetClient(ctx, id)
 }
+
+// rotatedRevocation is a fosite.RevocationHandler for refresh tokens that
+// were already rotated. fosite's own handler takes such a token for one
+// already revoked and does nothing; but revoking a refresh token revokes
+// its grant (RFC 7009 §2.1), and a client that lost a rotation's response
+// and revokes the token it still holds must end the family, whose newest
+// tokens are live. Any other token is left to fosite's handler.
+type rotatedRevocation struct {
+	st       *fositeStore
+	strategy oauth2.RefreshTokenStrategy
+}
+
+func (h *rotatedRevocation) RevokeToken(ctx context.Context, token string, _ fosite.TokenType, client fosite.Client) error {
+	req, _, err := h.st.get(ctx, store.KindRefresh, h.strategy.RefreshTokenSignature(ctx, token), nil)
+	if !errors.Is(err, store.ErrInactive) || req == nil {
+		return fosite.ErrUnknownRequest
+	}
+	if req.GetClient().GetID() != client.GetID() {
+		return fosite.ErrUnauthorizedClient
+	}
+	if err := errors.Join(h.st.RevokeRefreshToken(ctx, req.GetID()), h.st.RevokeAccessToken(ctx, req.GetID())); err != nil {
+		return fosite.ErrTemporarilyUnavailable.WithWrap(err)
+	}
+	return nil
+}

@@ -53,6 +53,7 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	fc, ok := client.(*fositeClient)
 	if !ok || !fc.c.Introspect {
 		s.log.InfoContext(ctx, "introspection refused: client not allowed", "client_id", client.GetID())
+		w.Header().Set("WWW-Authenticate", `Basic realm="introspection"`)
 		writeJSONError(w, newError(http.StatusUnauthorized, codeInvalidClient, "this client may not introspect tokens"))
 		return
 	}

@@ -64,6 +64,7 @@ func (s *Server) newProvider() (*fosite.Fosite, error) {
 		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2TokenRevocationFactory,
+		func(fosite.Configurator, any, any) any { return &rotatedRevocation{st: storage, strategy: strategy} },
 		compose.OAuth2TokenIntrospectionFactory,
 		func(fosite.Configurator, any, any) any { return &resourceHandler{s: s} },
 		func(fosite.Configurator, any, any) any { return &dpopHandler{s: s} },

@@ -92,6 +92,17 @@ func (h *resourceHandler) HandleTokenEndpointRequest(_ context.Context, r fosite
 	if r.GetGrantTypes().ExactOne("client_credentials") {
 		return h.grantClientCredentials(r, requested)
 	}
+	if r.GetGrantTypes().ExactOne("refresh_token") {
+		// RFC 6749 §6: the scope of a refresh request must not exceed
+		// what was granted. fosite grants the original scope whatever is
+		// asked; asking for less still gets it (the response's scope says
+		// so, §5.1), asking for more is refused.
+		for _, sc := range strings.Fields(r.GetRequestForm().Get("scope")) {
+			if sc != "offline_access" && !r.GetGrantedScopes().Has(sc) {
+				return fosite.ErrInvalidScope.WithHintf("The scope %q was not granted with this refresh token.", truncate(sc, 50))
+			}
+		}
+	}
 	if len(requested) > 0 {
 		want, err := ResolveResource(requested, h.s.cfg.Resources)
 		if err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/ory/fosite"
 
@@ -23,6 +25,10 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
 	if err := r.ParseForm(); err != nil {
 		s.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+		return
+	}
+	if k := repeatedParam(r.PostForm); k != "" {
+		s.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHintf("The parameter %q was sent more than once.", truncate(k, 50)))
 		return
 	}
 	switch gt := r.PostForm.Get("grant_type"); {
@@ -56,11 +62,29 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
 }
 
+// repeatedParam returns the first parameter of form sent more than once,
+// or "". RFC 6749 §3.1 and §3.2: parameters must not be repeated, and a
+// request that repeats one is invalid_request (§5.2); RFC 8707's resource
+// is the exception, it may be repeated.
+func repeatedParam(form url.Values) string {
+	for k, v := range form {
+		if len(v) > 1 && k != "resource" {
+			return k
+		}
+	}
+	return ""
+}
+
 // tokenError maps an error from fosite's token pipeline to the RFC 6749
 // §5.2 error the client sees. A code or refresh token that lost a race with
-// a concurrent redemption is invalid_grant, never a server error.
+// a concurrent redemption is invalid_grant, never a server error; a public
+// client asking for client_credentials is unauthorized_client (fosite says
+// invalid_grant).
 func tokenError(err error) *fosite.RFC6749Error {
 	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.ErrorField == fosite.ErrInvalidGrant.ErrorField && strings.Contains(rfc.HintField, "marked as public") {
+		return fosite.ErrUnauthorizedClient.WithHint("A public client cannot use the client_credentials grant.").WithWrap(err)
+	}
 	if rfc.ErrorField == fosite.ErrServerError.ErrorField || rfc.ErrorField == fosite.ErrInvalidRequest.ErrorField {
 		switch {
 		case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
@@ -79,23 +103,58 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, ar fosi
 	} else {
 		s.log.DebugContext(r.Context(), "token request refused", "error", rfc.ErrorField, "description", rfc.GetDescription())
 	}
+	challengeClient(w, rfc)
 	s.provider.WriteAccessError(r.Context(), w, ar, rfc)
 }
 
+// challengeClient adds the WWW-Authenticate header RFC 6749 §5.2 requires
+// on a 401 invalid_client: the client authenticates with HTTP Basic (or
+// in the body, or with an assertion; Basic is the scheme a challenge can
+// name).
+func challengeClient(w http.ResponseWriter, rfc *fosite.RFC6749Error) {
+	if rfc.CodeField == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="mcpauthz"`)
+	}
+}
+
 // serveRevoke is the revocation endpoint (RFC 7009): a client revokes its
-// own tokens; revoking a refresh token revokes its whole family. Unknown
-// tokens are answered with 200, as §2.2 requires.
+// own tokens; revoking a refresh token (even one already rotated) revokes
+// its whole family. Unknown tokens are answered with 200, as §2.2
+// requires; a request without a token is invalid_request, another
+// client's token unauthorized_client (§2.1), and a store failure 503, so
+// that the client knows the token may still be valid and retries
+// (§2.2.1).
 func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
-	err := s.provider.NewRevocationRequest(ctx, r)
-	if err != nil {
-		rfc := fosite.ErrorToRFC6749Error(err)
-		if rfc.CodeField >= 500 {
-			s.log.ErrorContext(ctx, "revocation failed", "error", rfc.ErrorField, "debug", rfc.DebugField)
-		}
+	var err error
+	switch perr := r.ParseForm(); {
+	case perr != nil:
+		err = fosite.ErrInvalidRequest.WithHint("The request body could not be read.")
+	case repeatedParam(r.PostForm) != "":
+		err = fosite.ErrInvalidRequest.WithHintf("The parameter %q was sent more than once.", truncate(repeatedParam(r.PostForm), 50))
+	case r.PostForm.Get("token") == "":
+		err = fosite.ErrInvalidRequest.WithHint("The token parameter is missing.")
+	default:
+		err = s.provider.NewRevocationRequest(ctx, r)
 	}
-	s.provider.WriteRevocationResponse(ctx, w, err)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	if err == nil {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		s.log.ErrorContext(ctx, "revocation failed", "error", rfc.ErrorField, "debug", rfc.DebugField)
+		if rfc.CodeField == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "1")
+		}
+	} else {
+		s.log.DebugContext(ctx, "revocation refused", "error", rfc.ErrorField, "description", rfc.GetDescription())
+	}
+	challengeClient(w, rfc)
+	s.provider.WriteAccessError(ctx, w, nil, rfc)
 }
 
 // grantTypes are the grant types the token endpoint serves.
