@@ -187,7 +187,7 @@ func DefaultScopes() []Scope {
 // Validate reports every problem with c at once, each naming its key.
 func (c Config) Validate() error {
 	var errs []error
-	if err := ValidateIssuer(c.Issuer); err != nil {
+	if err := ValidateOwnIssuer(c.Issuer); err != nil {
 		errs = append(errs, err)
 	}
 	for _, r := range c.Resources {
@@ -253,6 +253,8 @@ func (c Config) Validate() error {
 
 // ValidateIssuer checks an RFC 8414 issuer: an absolute https URL with no
 // query or fragment and no trailing slash; http only for loopback hosts.
+// It may have a path (a remote authorization server's may; this server's
+// own may not, see ValidateOwnIssuer).
 func ValidateIssuer(issuer string) error {
 	if issuer == "" {
 		return errors.New("issuer: required")
@@ -277,6 +279,22 @@ func ValidateIssuer(issuer string) error {
 	}
 	if strings.HasSuffix(issuer, "/") {
 		return fmt.Errorf("issuer: %q must not end with a slash (write %q)", issuer, strings.TrimRight(issuer, "/"))
+	}
+	return nil
+}
+
+// ValidateOwnIssuer checks the issuer this server runs as: ValidateIssuer,
+// and no path. Every endpoint and the metadata are served at the root of
+// the issuer's origin; an issuer with a path would need its metadata at
+// /.well-known/oauth-authorization-server/<path> (RFC 8414 §3.1) and its
+// endpoints under the path, which this server does not route, so no
+// client could use it.
+func ValidateOwnIssuer(issuer string) error {
+	if err := ValidateIssuer(issuer); err != nil {
+		return err
+	}
+	if u, _ := url.Parse(issuer); u.EscapedPath() != "" {
+		return fmt.Errorf("issuer: %q must not have a path: mcpauthz serves its endpoints at the root of the issuer's origin (write %q)", issuer, u.Scheme+"://"+u.Host)
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func openApp(ctx context.Context, fc FileConfig, log *slog.Logger, stderr io.Wri
 		return nil, err
 	}
 	if !fc.resourceOnly() {
-		if err := authz.ValidateIssuer(fc.Issuer); err != nil {
+		if err := authz.ValidateOwnIssuer(fc.Issuer); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpauthz/mcpauthz/authz"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -102,6 +104,7 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 	}{
 		{"http issuer off loopback", []string{"--issuer", "http://auth.example.com"}, nil, "issuer"},
 		{"issuer with trailing slash", []string{"--issuer", "https://auth.example.com/"}, nil, "must not end with a slash"},
+		{"issuer with a path", []string{"--issuer", "https://auth.example.com/t1"}, nil, "must not have a path"},
 		{"issuer with query", []string{"--issuer", "https://auth.example.com?x=1"}, nil, "query"},
 		{"issuer with fragment", []string{"--issuer", "https://auth.example.com#x"}, nil, "fragment"},
 		{"https issuer without master key", []string{"--issuer", "https://auth.example.com"}, nil, "master_key"},
@@ -118,5 +121,23 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want exit 1 naming %q", code, stderr.String(), tc.want)
 			}
 		})
+	}
+}
+
+// TestIssuerPaths: this server's own issuer must not have a path (its
+// endpoints are at the root of the origin), while a remote authorization
+// server's may (Keycloak realms, Entra tenants).
+func TestIssuerPaths(t *testing.T) {
+	remote := defaultFileConfig()
+	remote.MCP.AuthorizationServer = "https://kc.example.com/realms/acme"
+	remote.MCP.Resource = "https://mcp.example.com/mcp"
+	if err := remote.validate(); err != nil {
+		t.Errorf("a remote issuer with a path: %v", err)
+	}
+	if err := authz.ValidateOwnIssuer("https://auth.example.com/t1"); err == nil || !strings.Contains(err.Error(), "must not have a path") {
+		t.Errorf("own issuer with a path: %v", err)
+	}
+	if err := authz.ValidateOwnIssuer("https://auth.example.com:8443"); err != nil {
+		t.Errorf("own issuer with a port: %v", err)
 	}
 }
