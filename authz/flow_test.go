@@ -740,3 +740,55 @@ func TestRedirectURIOmitted(t *testing.T) {
 		})
 	}
 }
+
+// TestSignOutEndsTheSession: the login lives in a cookie, so clearing it
+// is not enough: a copy taken before signing out (another device, a
+// proxy's log) must stop working too, and so must every session after a
+// new password. Signing in again works.
+func TestSignOutEndsTheSession(t *testing.T) {
+	e := newTestEnv(t)
+	signedIn := func(b *browser) bool {
+		resp, body := b.get(e.URL + "/account")
+		return resp.StatusCode == http.StatusOK && !strings.Contains(body, `name="password"`)
+	}
+	copyOf := func(b *browser) *browser {
+		c := e.newBrowser()
+		u, _ := url.Parse(e.URL)
+		c.c.Jar.SetCookies(u, b.c.Jar.Cookies(u))
+		return c
+	}
+	phone, laptop := e.newBrowser(), e.newBrowser()
+	for _, b := range []*browser{phone, laptop} {
+		if r := b.login(e.URL, testUser, testPassword); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("login: %d", r.StatusCode)
+		}
+	}
+	stolen := copyOf(phone)
+	if !signedIn(stolen) || !signedIn(laptop) {
+		t.Fatal("not signed in before signing out")
+	}
+	if resp, _ := phone.post(e.URL+"/logout", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	for name, b := range map[string]*browser{"the browser that signed out": phone, "a copy of its cookie": stolen, "another browser": laptop} {
+		if signedIn(b) {
+			t.Errorf("%s is still signed in", name)
+		}
+	}
+	if r := phone.login(e.URL, testUser, testPassword); r.StatusCode != http.StatusSeeOther || !signedIn(phone) {
+		t.Fatalf("signing in again: %d", r.StatusCode)
+	}
+
+	// A new password ends the sessions too.
+	before := copyOf(phone)
+	u, err := e.Store.GetUserByName(t.Context(), testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Store.SetUserPassword(t.Context(), u.ID, u.PasswordHash); err != nil {
+		t.Fatal(err)
+	}
+	if signedIn(before) {
+		t.Error("a session from before the new password is still signed in")
+	}
+}

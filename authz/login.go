@@ -26,7 +26,8 @@ func (s *Server) currentUser(ctx context.Context, sess *sessions.Session) *store
 		return nil
 	}
 	u, err := s.store.GetUser(ctx, id)
-	if err != nil {
+	if err != nil || u.SessionGeneration != sessionGeneration(sess) {
+		// Gone, or signed out (or given a new password) since.
 		return nil
 	}
 	return u
@@ -148,7 +149,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		s.log.ErrorContext(ctx, "login: clear the failure count", "error", err)
 	}
 	sess := s.session(r)
-	sess.Values = map[any]any{sessUserID: user.ID, sessAuthTime: s.now().Unix()}
+	sess.Values = map[any]any{sessUserID: user.ID, sessAuthTime: s.now().Unix(), sessGeneration: user.SessionGeneration}
 	if err := sess.Save(r, w); err != nil {
 		s.log.ErrorContext(ctx, "login: save session", "error", err)
 		s.pages.Error(w, ErrorPage{Title: "Sign-in failed", Message: "The server could not start your session.", Status: http.StatusInternalServerError})
@@ -158,9 +159,20 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, ret, http.StatusSeeOther)
 }
 
-// serveLogout ends the session.
+// serveLogout ends the session: the cookie is cleared, and every session
+// of the person, on this browser or any other, is ended in the store
+// (EndSessions), so a copy of the cookie taken before is worthless too.
 func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
 	sess := s.session(r)
+	if user := s.currentUser(ctx, sess); user != nil {
+		if err := s.store.EndSessions(ctx, user.ID); err != nil {
+			s.log.ErrorContext(ctx, "logout: end the sessions", "error", err)
+			s.pages.Error(w, ErrorPage{Title: "Sign-out failed", Message: "The server could not end your session. Try again.", Status: http.StatusInternalServerError})
+			return
+		}
+		s.log.InfoContext(ctx, "logout", "user", user.Name)
+	}
 	sess.Values = map[any]any{}
 	sess.Options.MaxAge = -1
 	_ = sess.Save(r, w)

@@ -15,6 +15,7 @@ const sessionName = "mcpauthz_session"
 const (
 	sessUserID       = "uid"
 	sessAuthTime     = "auth_time"
+	sessGeneration   = "gen" // the user's SessionGeneration at sign-in
 	sessConsentID    = "consent_id"
 	sessConsentQuery = "consent_query"
 	sessConsentExp   = "consent_exp"
@@ -53,6 +54,14 @@ func (s *Server) session(r *http.Request) *sessions.Session {
 func sessionUser(sess *sessions.Session) string {
 	id, _ := sess.Values[sessUserID].(string)
 	return id
+}
+
+// sessionGeneration returns the user's SessionGeneration the session was
+// started under (0 for sessions from before generations existed, which
+// stay valid until the user's sessions are first ended).
+func sessionGeneration(sess *sessions.Session) int64 {
+	g, _ := sess.Values[sessGeneration].(int64)
+	return g
 }
 
 // authTime returns when the session's user logged in.

@@ -20,6 +20,9 @@ type userRow struct {
 	PasswordHash string    `gorm:"column:password_hash;not null"`
 	CreatedAt    time.Time `gorm:"column:created_at;not null;autoCreateTime:false"`
 	UpdatedAt    time.Time `gorm:"column:updated_at;not null;autoUpdateTime:false"`
+	// SessionGeneration was added after version 2; AutoMigrate adds the
+	// column with its default, so existing sign-ins stay valid.
+	SessionGeneration int64 `gorm:"column:session_generation;not null;default:0"`
 }
 
 func (userRow) TableName() string { return "users" }
@@ -240,9 +243,10 @@ func userToRow(u *User) userRow {
 	return userRow{
 		ID:           u.ID,
 		Name:         u.Name,
-		PasswordHash: u.PasswordHash,
-		CreatedAt:    utc(u.CreatedAt),
-		UpdatedAt:    utc(u.UpdatedAt),
+		PasswordHash:      u.PasswordHash,
+		CreatedAt:         utc(u.CreatedAt),
+		UpdatedAt:         utc(u.UpdatedAt),
+		SessionGeneration: u.SessionGeneration,
 	}
 }
 
@@ -250,9 +254,10 @@ func (r *userRow) record() User {
 	return User{
 		ID:           r.ID,
 		Name:         r.Name,
-		PasswordHash: r.PasswordHash,
-		CreatedAt:    utcRead(r.CreatedAt),
-		UpdatedAt:    utcRead(r.UpdatedAt),
+		PasswordHash:      r.PasswordHash,
+		CreatedAt:         utcRead(r.CreatedAt),
+		UpdatedAt:         utcRead(r.UpdatedAt),
+		SessionGeneration: r.SessionGeneration,
 	}
 }
 

@@ -44,6 +44,10 @@ type User struct {
 	PasswordHash string // PHC-encoded argon2id hash
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// SessionGeneration counts the times the user's sign-in sessions were
+	// ended (sign-out, a new password): a session started under another
+	// generation is no longer valid.
+	SessionGeneration int64
 }
 
 // Client is an OAuth client, registered on the command line (Source "cli")
@@ -217,8 +221,12 @@ type Users interface {
 	ListUsers(ctx context.Context) ([]User, error)
 	// CountUsers returns how many users exist.
 	CountUsers(ctx context.Context) (int64, error)
-	// SetUserPassword replaces the password hash; ErrNotFound if no such user.
+	// SetUserPassword replaces the password hash and ends the user's
+	// sessions (SessionGeneration goes up); ErrNotFound if no such user.
 	SetUserPassword(ctx context.Context, id, passwordHash string) error
+	// EndSessions ends every sign-in session of the user: it raises
+	// SessionGeneration by one, atomically; ErrNotFound if no such user.
+	EndSessions(ctx context.Context, id string) error
 	// DeleteUser removes the user, their consents, every request whose
 	// Subject is the user, the documents they own and the shares granted
 	// to them; ErrNotFound if no such user.

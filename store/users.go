@@ -72,16 +72,31 @@ func (db *DB) CountUsers(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// SetUserPassword replaces the password hash and sets UpdatedAt to now;
-// ErrNotFound if no such user.
+// SetUserPassword replaces the password hash, ends the user's sessions and
+// sets UpdatedAt to now; ErrNotFound if no such user.
 func (db *DB) SetUserPassword(ctx context.Context, id, passwordHash string) error {
 	res := db.conn(ctx).Model(&userRow{}).Where("id = ?", id).
-		Updates(map[string]any{"password_hash": passwordHash, "updated_at": db.now()})
+		Updates(map[string]any{"password_hash": passwordHash, "updated_at": db.now(),
+			"session_generation": gorm.Expr("session_generation + 1")})
 	if res.Error != nil {
 		return wrap("set user password", res.Error)
 	}
 	if res.RowsAffected == 0 {
 		return wrap("set user password", ErrNotFound)
+	}
+	return nil
+}
+
+// EndSessions raises the user's SessionGeneration by one in one statement;
+// ErrNotFound if no such user.
+func (db *DB) EndSessions(ctx context.Context, id string) error {
+	res := db.conn(ctx).Model(&userRow{}).Where("id = ?", id).
+		Update("session_generation", gorm.Expr("session_generation + 1"))
+	if res.Error != nil {
+		return wrap("end sessions", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return wrap("end sessions", ErrNotFound)
 	}
 	return nil
 }

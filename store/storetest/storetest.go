@@ -422,6 +422,33 @@ func testUsers(t *testing.T, open func(t *testing.T) store.Store) {
 		c := cmp{t, "User"}
 		c.str("Name", got.Name, u.Name)
 		c.time("CreatedAt", got.CreatedAt, u.CreatedAt)
+		if got.SessionGeneration != 1 {
+			t.Errorf("SessionGeneration = %d after a new password, want 1", got.SessionGeneration)
+		}
+	})
+	t.Run("EndSessions", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		createUser(t, s, user("u1", "alice"))
+		createUser(t, s, user("u2", "bob"))
+		got, err := s.GetUser(ctx, "u1")
+		must(t, "GetUser", err)
+		if got.SessionGeneration != 0 {
+			t.Errorf("a new user's SessionGeneration = %d, want 0", got.SessionGeneration)
+		}
+		// Concurrent sign-outs on several instances each count.
+		errs := race(ctx, racers, func(ctx context.Context, _ int) error { return s.EndSessions(ctx, "u1") })
+		for i, err := range errs {
+			must(t, fmt.Sprintf("EndSessions %d", i), err)
+		}
+		got, err = s.GetUser(ctx, "u1")
+		must(t, "GetUser", err)
+		if got.SessionGeneration != racers {
+			t.Errorf("SessionGeneration = %d after %d sign-outs", got.SessionGeneration, racers)
+		}
+		if other, _ := s.GetUser(ctx, "u2"); other.SessionGeneration != 0 {
+			t.Errorf("another user's SessionGeneration = %d", other.SessionGeneration)
+		}
+		wantErr(t, "EndSessions", s.EndSessions(ctx, "nobody"), store.ErrNotFound)
 	})
 	t.Run("DeleteCascades", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
