@@ -3,6 +3,8 @@ package authz
 import (
 	"net/http"
 	"slices"
+	"strconv"
+	"time"
 )
 
 // Metadata is the authorization server metadata (RFC 8414 §2). Absent
@@ -81,10 +83,14 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	writeJSONCached(w, s.Metadata())
 }
 
+// jwksMaxAge is how long /jwks may be cached; keyPublishLead exceeds it.
+const jwksMaxAge = 5 * time.Minute
+
 // serveJWKS publishes the public keys that verify access tokens (RFC 7517,
-// RFC 9068 §4). Retired keys stay until the tokens they signed expired.
+// RFC 9068 §4). A new key is published before it signs; retired keys stay
+// until the tokens they signed expired.
 func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/jwk-set+json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Cache-Control", "public, max-age="+strconv.Itoa(int(jwksMaxAge/time.Second)))
 	_, _ = w.Write(s.keys.JWKS(r.Context()))
 }

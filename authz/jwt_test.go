@@ -83,29 +83,75 @@ func TestJWTAccessTokensFollowRFC9068(t *testing.T) {
 }
 
 func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
-	e := newTestEnv(t)
+	e := newTestEnv(t, func(c *Config) { c.AccessTokenLifetime = time.Hour })
 	c := e.registerPublic("http://127.0.0.1:7777/callback")
-	t1 := e.codeFlow(e.newBrowser(), c)
-	_, h1 := verifyWithJWKS(t, e, t1.Access)
-	if _, err := e.Server.Keys().Rotate(t.Context()); err != nil {
+	published := func(kid string) bool {
+		return strings.Contains(string(e.Server.Keys().JWKS(t.Context())), kid)
+	}
+	reload := func() {
+		if err := e.Server.Keys().Reload(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A new deployment signs with its first key at once, and a key that
+	// replaces one not yet published for the lead time signs at once too.
+	t0 := e.codeFlow(e.newBrowser(), c)
+	_, h0 := verifyWithJWKS(t, e, t0.Access)
+	first, err := e.Server.Keys().Rotate(t.Context())
+	if err != nil {
 		t.Fatal(err)
 	}
+	if !first.Signing || first.SignsFrom != nil {
+		t.Errorf("replacing a key minutes old: %+v, want it signing at once", first)
+	}
+
+	// Later rotations publish the new key first: the old one signs until
+	// every instance and every cache of /jwks has the new one.
+	e.Clock.Advance(keyPublishLead + time.Minute)
+	reload()
+	t1 := e.codeFlow(e.newBrowser(), c)
+	_, h1 := verifyWithJWKS(t, e, t1.Access)
+	if h1.KeyID != first.ID || h1.KeyID == h0.KeyID {
+		t.Fatalf("signed by %s, want the rotated key %s", h1.KeyID, first.ID)
+	}
+	next, err := e.Server.Keys().Rotate(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Signing || next.SignsFrom == nil || next.SignsFrom.Sub(e.Clock.Now().Add(keyPublishLead)).Abs() > time.Second {
+		t.Errorf("new key: %+v, want published, signing from now + %v", next, keyPublishLead)
+	}
+	if !published(next.ID) || !published(h1.KeyID) {
+		t.Error("the new key or the retired one is not published")
+	}
+	if _, h := verifyWithJWKS(t, e, e.codeFlow(e.newBrowser(), c).Access); h.KeyID != h1.KeyID {
+		t.Errorf("right after the rotation, signed by %s, want the old key %s", h.KeyID, h1.KeyID)
+	}
+	e.Clock.Advance(keyPublishLead)
+	reload()
 	t2 := e.codeFlow(e.newBrowser(), c)
-	_, h2 := verifyWithJWKS(t, e, t2.Access)
-	if h1.KeyID == h2.KeyID {
-		t.Fatal("rotation did not change the signing key")
+	if _, h2 := verifyWithJWKS(t, e, t2.Access); h2.KeyID != next.ID {
+		t.Fatalf("after the lead time, signed by %s, want the new key %s", h2.KeyID, next.ID)
 	}
 	// The old key is still published and the old token still works.
 	verifyWithJWKS(t, e, t1.Access)
 	if !e.active(t1.Access) {
 		t.Error("a token signed by the retired key stopped working")
 	}
-	// After the longest token lifetime the retired key is gone.
-	e.Clock.Advance(30 * time.Minute)
-	if err := e.Server.Keys().Reload(t.Context()); err != nil {
+	// It signed until the lead time was over; after the longest token
+	// lifetime from then it is no longer published.
+	e.Clock.Advance(e.Server.cfg.AccessTokenLifetime + 10*time.Minute + time.Second)
+	reload()
+	if published(h1.KeyID) {
+		t.Error("the retired key is still published after every token it signed expired")
+	}
+	list, err := e.Server.Keys().List(t.Context())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(e.Server.Keys().JWKS(t.Context())), h1.KeyID) {
-		t.Error("the retired key is still published after every token it signed expired")
+	for _, k := range list {
+		if k.ID == h1.KeyID && (k.Published || k.Signing) {
+			t.Errorf("retired key listed as %+v", k)
+		}
 	}
 }

@@ -29,14 +29,27 @@ const SigningAlgorithm = jose.ES256
 const (
 	keyReloadInterval = time.Minute
 	keyMissInterval   = 5 * time.Second
+	// keyPublishLead is how long a new key is published before it signs:
+	// longer than every instance takes to reload its keys
+	// (keyReloadInterval) plus the time /jwks may be cached (jwksMaxAge),
+	// so that no verifier meets a kid it cannot find.
+	keyPublishLead = 10 * time.Minute
+	// keyKeepFor is how long a retired key stays stored at the least after
+	// it stopped being published. Only storage is at stake (publication
+	// follows publishFor), and a `keys` command run with another
+	// configuration than the server's must not delete a key the server
+	// still publishes.
+	keyKeepFor = 7 * 24 * time.Hour
 )
 
 // Keys manages the token signing keys. They live in the store with the
 // private half encrypted with AES-256-GCM under a key derived from the
 // master key (the kid is the associated data, so a ciphertext cannot be
-// moved to another key's row). The newest key that is not retired signs;
-// retired keys stay published (JWKS) until every token they signed has
-// expired. Keys is safe for concurrent use.
+// moved to another key's row). A new key is published at once and signs
+// once it has been published for keyPublishLead (a key of a new
+// deployment signs at once): the signing key is the newest one at least
+// that old, retired or not. Retired keys stay published (JWKS) until every
+// token they signed has expired. Keys is safe for concurrent use.
 type Keys struct {
 	store      store.SigningKeys
 	aead       cipher.AEAD
@@ -64,6 +77,8 @@ type KeyInfo struct {
 	RetiredAt *time.Time `json:"retired_at,omitempty"`
 	Signing   bool       `json:"signing"`
 	Published bool       `json:"published"`
+	// SignsFrom is when a key newer than the signing one starts signing.
+	SignsFrom *time.Time `json:"signs_from,omitempty"`
 }
 
 // NewKeys loads the signing keys, creating the first one if there is none.
@@ -90,8 +105,10 @@ func NewKeys(ctx context.Context, st store.SigningKeys, encryptionKey []byte, pu
 	return k, nil
 }
 
-// Rotate adds a new signing key and retires the others; they stay
-// published until the tokens they signed have expired.
+// Rotate adds a new signing key and retires the others. The new key is
+// published at once and signs from keyPublishLead on (at once when the
+// current key is itself newer than that); the others sign until then and
+// stay published until the tokens they signed have expired.
 func (k *Keys) Rotate(ctx context.Context) (*KeyInfo, error) {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -121,7 +138,39 @@ func (k *Keys) Rotate(ctx context.Context) (*KeyInfo, error) {
 	if err := k.Reload(ctx); err != nil {
 		return nil, err
 	}
-	return &KeyInfo{ID: kid, Algorithm: rec.Algorithm, CreatedAt: now, Signing: true, Published: true}, nil
+	info := &KeyInfo{ID: kid, Algorithm: rec.Algorithm, CreatedAt: now, Published: true}
+	if info.Signing = k.current() != nil && k.current().kid == kid; !info.Signing {
+		from := now.Add(keyPublishLead)
+		info.SignsFrom = &from
+	}
+	return info, nil
+}
+
+// published reports whether a key retired at retired (nil: not retired)
+// is still published at now: it signed until keyPublishLead after it was
+// retired at the latest, and its tokens live publishFor after that.
+func (k *Keys) published(retired *time.Time, now time.Time) bool {
+	return retired == nil || now.Sub(*retired) <= k.publishFor+keyPublishLead
+}
+
+// signingIndex picks the signing key among recs (newest first): the newest
+// that has been published for keyPublishLead, or, when none has (a new
+// deployment, or keys rotated in quick succession after it), the newest
+// one. -1 if there are no published keys.
+func (k *Keys) signingIndex(recs []store.SigningKey, now time.Time) int {
+	newest := -1
+	for i, r := range recs {
+		if !k.published(r.RetiredAt, now) {
+			continue
+		}
+		if newest < 0 {
+			newest = i
+		}
+		if now.Sub(r.CreatedAt) >= keyPublishLead {
+			return i
+		}
+	}
+	return newest
 }
 
 // Reload reads the keys from the store again, and deletes keys retired
@@ -135,9 +184,12 @@ func (k *Keys) Reload(ctx context.Context) error {
 	var signing *signingKey
 	public := map[string]*jose.JSONWebKey{}
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
-	for _, r := range recs { // newest first
-		if r.RetiredAt != nil && now.Sub(*r.RetiredAt) > k.publishFor {
-			_ = k.store.DeleteSigningKey(ctx, r.ID) // another instance may have done it
+	si := k.signingIndex(recs, now)
+	for i, r := range recs { // newest first
+		if !k.published(r.RetiredAt, now) {
+			if now.Sub(*r.RetiredAt) > k.publishFor+keyPublishLead+keyKeepFor {
+				_ = k.store.DeleteSigningKey(ctx, r.ID) // another instance may have done it
+			}
 			continue
 		}
 		var pub jose.JSONWebKey
@@ -146,7 +198,7 @@ func (k *Keys) Reload(ctx context.Context) error {
 		}
 		public[r.ID] = &pub
 		set.Keys = append(set.Keys, pub)
-		if signing == nil && r.RetiredAt == nil {
+		if i == si {
 			s, err := k.openSigner(&r)
 			if err != nil {
 				return err
@@ -249,13 +301,15 @@ func (k *Keys) List(ctx context.Context) ([]KeyInfo, error) {
 		return nil, err
 	}
 	now := k.now()
-	signingSeen := false
+	si := k.signingIndex(recs, now)
 	out := []KeyInfo{}
-	for _, r := range recs {
+	for i, r := range recs {
 		ki := KeyInfo{ID: r.ID, Algorithm: r.Algorithm, CreatedAt: r.CreatedAt, RetiredAt: r.RetiredAt}
-		ki.Published = r.RetiredAt == nil || now.Sub(*r.RetiredAt) <= k.publishFor
-		if r.RetiredAt == nil && !signingSeen {
-			ki.Signing, signingSeen = true, true
+		ki.Published = k.published(r.RetiredAt, now)
+		ki.Signing = i == si
+		if i < si && r.RetiredAt == nil {
+			from := r.CreatedAt.Add(keyPublishLead)
+			ki.SignsFrom = &from
 		}
 		out = append(out, ki)
 	}

@@ -49,7 +49,11 @@ func (e *env) keys(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stderr, "new signing key %s; the previous keys stay published until the tokens they signed have expired\n", k.ID)
+		when := "signs from now on"
+		if k.SignsFrom != nil {
+			when = "is published now and signs from " + k.SignsFrom.Format(time.RFC3339) + ", once every instance and cache of /jwks has it"
+		}
+		fmt.Fprintf(e.stderr, "new signing key %s %s; the previous keys stay published until the tokens they signed have expired\n", k.ID, when)
 	}
 	list, err := keys.List(ctx)
 	if err != nil {
