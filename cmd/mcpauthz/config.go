@@ -335,6 +335,7 @@ func (fc FileConfig) authzConfig(secrets *authz.Secrets) authz.Config {
 		DPoP:               authz.DPoPPolicy{Require: fc.DPoP.Require, RequireNonce: fc.DPoP.RequireNonce},
 		CIMD:               authz.CIMDPolicy{Mode: fc.CIMD.Mode, AllowedHosts: fc.CIMD.AllowedHosts},
 		FetchAllowLoopback: fc.FetchAllowLoopback,
+		TrustedProxies:     fc.TrustedProxies,
 		Secrets:            secrets,
 	}
 	for _, s := range fc.Scopes {

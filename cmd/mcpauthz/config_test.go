@@ -111,6 +111,7 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"short master key", []string{"--issuer", "https://auth.example.com"}, map[string]string{"MCPAUTHZ_MASTER_KEY": "c2hvcnQ="}, "master_key"},
 		{"bad registration mode", nil, map[string]string{"MCPAUTHZ_REGISTRATION_MODE": "maybe"}, "registration.mode"},
 		{"bad log level", nil, map[string]string{"MCPAUTHZ_LOG_LEVEL": "loud"}, "log_level"},
+		{"bad trusted proxy", nil, map[string]string{"MCPAUTHZ_TRUSTED_PROXIES": "garbage"}, "trusted_proxies"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -109,5 +110,34 @@ func TestFirstStartCreatesAdminAndShutsDownCleanly(t *testing.T) {
 	}
 	if code := stop(); code != 0 {
 		t.Fatalf("second serve exited %d", code)
+	}
+}
+
+// TestTrustedProxiesReachTheServer: behind a trusted proxy, the limits
+// count the client address from X-Forwarded-For, so that one client's
+// registrations (or failed sign-ins) do not lock out everyone else.
+func TestTrustedProxiesReachTheServer(t *testing.T) {
+	s := startServer(t, func(fc *FileConfig) {
+		fc.TrustedProxies = []string{"127.0.0.1"}
+		fc.Registration.MaxPerMinute = 2
+	})
+	register := func(from string) int {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/register", strings.NewReader(`{"client_name":"x","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", from)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var got []int
+	for _, from := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.3", "203.0.113.3"} {
+		got = append(got, register(from))
+	}
+	want := []int{201, 201, 201, 201, 429}
+	if !slices.Equal(got, want) {
+		t.Errorf("registrations from three clients behind the proxy: %v, want %v", got, want)
 	}
 }
