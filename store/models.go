@@ -241,8 +241,8 @@ func utcReadPtr(t *time.Time) *time.Time {
 
 func userToRow(u *User) userRow {
 	return userRow{
-		ID:           u.ID,
-		Name:         u.Name,
+		ID:                u.ID,
+		Name:              u.Name,
 		PasswordHash:      u.PasswordHash,
 		CreatedAt:         utc(u.CreatedAt),
 		UpdatedAt:         utc(u.UpdatedAt),
@@ -252,8 +252,8 @@ func userToRow(u *User) userRow {
 
 func (r *userRow) record() User {
 	return User{
-		ID:           r.ID,
-		Name:         r.Name,
+		ID:                r.ID,
+		Name:              r.Name,
 		PasswordHash:      r.PasswordHash,
 		CreatedAt:         utcRead(r.CreatedAt),
 		UpdatedAt:         utcRead(r.UpdatedAt),
