@@ -359,6 +359,20 @@ func parseSQLiteDSN(dsn string) (*sqliteDSN, error) {
 	return s, nil
 }
 
+// SQLitePath returns the database file of a SQLite DSN: a plain path or a
+// file: URI, without its parameters. ok is false for a PostgreSQL DSN, an
+// in-memory database or a DSN that does not parse.
+func SQLitePath(dsn string) (path string, ok bool) {
+	if IsPostgresDSN(dsn) {
+		return "", false
+	}
+	s, err := parseSQLiteDSN(dsn)
+	if err != nil || s.memory {
+		return "", false
+	}
+	return s.path, true
+}
+
 // connString is the DSN handed to go-sqlite3.
 func (s *sqliteDSN) connString() string { return s.base + "?" + s.query.Encode() }
 

@@ -297,3 +297,21 @@ func TestErrorsWrapped(t *testing.T) {
 		t.Errorf("CreateUser error = %q", err)
 	}
 }
+
+func TestSQLitePath(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"/data/a.db":                            "/data/a.db",
+		"/data/a.db?_busy_timeout=100":          "/data/a.db",
+		"file:/data/a.db?_fk=off":               "/data/a.db",
+		"file:///data/a%20b.db":                 "/data/a b.db",
+		":memory:":                              "",
+		"file:x?mode=memory":                    "",
+		"postgres://u@h/db":                     "",
+		"host=127.0.0.1 user=postgres dbname=t": "",
+	} {
+		got, ok := SQLitePath(dsn)
+		if got != want || ok != (want != "") {
+			t.Errorf("SQLitePath(%q) = %q, %v; want %q", dsn, got, ok, want)
+		}
+	}
+}

@@ -44,7 +44,7 @@ func openApp(ctx context.Context, fc FileConfig, log *slog.Logger, stderr io.Wri
 			return nil, err
 		}
 	}
-	master, err := fc.masterKey(func(msg string) { log.Warn(msg) })
+	master, err := fc.masterKey(true, func(msg string) { log.Warn(msg) })
 	if err != nil {
 		return nil, err
 	}

@@ -196,7 +196,7 @@ func (e *env) clientAdd(ctx context.Context, cf *commonFlags, sp clientSpec) err
 			return err
 		}
 	} else if !sp.public {
-		master, err := fc.masterKey(func(msg string) { fmt.Fprintln(e.stderr, "mcpauthz: warning:", msg) })
+		master, err := fc.masterKey(false, func(msg string) { fmt.Fprintln(e.stderr, "mcpauthz: warning:", msg) })
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcpauthz/mcpauthz/authz"
 	"github.com/mcpauthz/mcpauthz/mcpres"
+	"github.com/mcpauthz/mcpauthz/store"
 )
 
 // FileConfig is the configuration as an operator writes it: the YAML file,
@@ -236,9 +237,12 @@ func isPostgres(dsn string) bool {
 
 // masterKey returns the master key: from master_key (MCPAUTHZ_MASTER_KEY),
 // else from master_key_file. With neither, a loopback development server
-// keeps a generated key in a file beside the SQLite database (created on
-// first start, mode 0600) and warns; any other server refuses to start.
-func (fc FileConfig) masterKey(warn func(string)) ([]byte, error) {
+// keeps a generated key in a file beside the SQLite database (<path>.key,
+// created on first start with mode 0600, or mcpauthz.key in the working
+// directory for another database) and warns; any other server refuses to
+// start. Only the server generates it (generate): a command that finds no
+// key fails, so that it never works under a key the server does not have.
+func (fc FileConfig) masterKey(generate bool, warn func(string)) ([]byte, error) {
 	if fc.MasterKey != "" {
 		return decodeKey(fc.MasterKey, "master_key")
 	}
@@ -248,11 +252,11 @@ func (fc FileConfig) masterKey(warn func(string)) ([]byte, error) {
 		if !authz.IsLoopbackURL(public) {
 			return nil, errors.New("master_key: required when the server is not on a loopback address; set MCPAUTHZ_MASTER_KEY or master_key_file to 32 random bytes (e.g. `openssl rand -base64 32`)")
 		}
-		path = "mcpauthz.key"
-		if !isPostgres(fc.DB) && !strings.HasPrefix(fc.DB, "file:") {
-			path = fc.DB + ".key"
-		}
+		path = devKeyPath(fc.DB)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			if !generate {
+				return nil, fmt.Errorf("master_key: not set, and there is no development key at %s; give this command the master key the server uses (MCPAUTHZ_MASTER_KEY or master_key_file), or start `mcpauthz serve` once to generate the development key", path)
+			}
 			key := make([]byte, authz.MasterKeySize)
 			if _, err := rand.Read(key); err != nil {
 				return nil, err
@@ -307,6 +311,16 @@ func decodeKey(s, key string) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("%s: must be at least %d random bytes, base64- or hex-encoded", key, authz.MasterKeySize)
+}
+
+// devKeyPath is where a development master key is kept: beside the SQLite
+// database file (its path without the DSN's parameters, so that changing a
+// parameter does not change the key), else mcpauthz.key.
+func devKeyPath(dsn string) string {
+	if p, ok := store.SQLitePath(dsn); ok {
+		return p + ".key"
+	}
+	return "mcpauthz.key"
 }
 
 // authzConfig resolves the file configuration into the server's.

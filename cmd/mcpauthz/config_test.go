@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -140,5 +142,39 @@ func TestIssuerPaths(t *testing.T) {
 	}
 	if err := authz.ValidateOwnIssuer("https://auth.example.com:8443"); err != nil {
 		t.Errorf("own issuer with a port: %v", err)
+	}
+}
+
+// TestDevelopmentMasterKey: only the server generates a development key,
+// beside the database file whatever the DSN's parameters; a command that
+// finds none fails instead of working under a key the server lacks.
+func TestDevelopmentMasterKey(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "a.db")
+	fc := defaultFileConfig()
+	fc.DB = db + "?_busy_timeout=10000"
+	if _, err := fc.masterKey(false, func(string) {}); err == nil || !strings.Contains(err.Error(), "mcpauthz serve") {
+		t.Errorf("a command without a key: %v, want an error that says how to get one", err)
+	}
+	if _, err := os.Stat(db + ".key"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a command created the key file: %v", err)
+	}
+	warned := ""
+	k1, err := fc.masterKey(true, func(m string) { warned = m })
+	if err != nil || warned == "" {
+		t.Fatalf("serve: %v (warning %q)", err, warned)
+	}
+	if fi, err := os.Stat(db + ".key"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", fi, err)
+	}
+	// Another parameter, the same file; a command now finds it.
+	fc.DB = "file:" + db + "?_busy_timeout=20000"
+	k2, err := fc.masterKey(false, func(string) {})
+	if err != nil || !bytes.Equal(k1, k2) {
+		t.Errorf("the same database with other parameters: %v, same key %v", err, bytes.Equal(k1, k2))
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("files beside the database: %v", entries)
 	}
 }

@@ -31,7 +31,7 @@ func (e *env) keys(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close()
-	master, err := fc.masterKey(func(msg string) { fmt.Fprintln(e.stderr, "mcpauthz: warning:", msg) })
+	master, err := fc.masterKey(false, func(msg string) { fmt.Fprintln(e.stderr, "mcpauthz: warning:", msg) })
 	if err != nil {
 		return err
 	}
