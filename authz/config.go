@@ -246,7 +246,25 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("argon2: %w", err))
 	}
 	if c.RefreshReuseGrace > 5*time.Minute {
-		errs = append(errs, errors.New("refresh_reuse_grace: at most 5m"))
+		errs = append(errs, errors.New("tokens.refresh_reuse_grace: at most 5m"))
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"tokens.access_token_lifetime", c.AccessTokenLifetime},
+		{"tokens.refresh_token_lifetime", c.RefreshTokenLifetime},
+		{"tokens.auth_code_lifetime", c.AuthCodeLifetime},
+		{"tokens.refresh_reuse_grace", c.RefreshReuseGrace},
+		{"session_lifetime", c.SessionLifetime},
+		{"login.window", c.Login.Window},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: %s is negative", d.key, d.v))
+		}
+	}
+	if c.Login.MaxFailures < 0 {
+		errs = append(errs, fmt.Errorf("login.max_failures: %d is negative", c.Login.MaxFailures))
 	}
 	return errors.Join(errs...)
 }

@@ -113,6 +113,8 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"short master key", []string{"--issuer", "https://auth.example.com"}, map[string]string{"MCPAUTHZ_MASTER_KEY": "c2hvcnQ="}, "master_key"},
 		{"bad registration mode", nil, map[string]string{"MCPAUTHZ_REGISTRATION_MODE": "maybe"}, "registration.mode"},
 		{"bad log level", nil, map[string]string{"MCPAUTHZ_LOG_LEVEL": "loud"}, "log_level"},
+		{"negative token lifetime", nil, map[string]string{"MCPAUTHZ_TOKENS_ACCESS_TOKEN_LIFETIME": "-5m"}, "tokens.access_token_lifetime"},
+		{"negative session lifetime", nil, map[string]string{"MCPAUTHZ_SESSION_LIFETIME": "-1h"}, "session_lifetime"},
 		{"bad trusted proxy", nil, map[string]string{"MCPAUTHZ_TRUSTED_PROXIES": "garbage"}, "trusted_proxies"},
 	}
 	for _, tc := range cases {
