@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
@@ -281,11 +282,14 @@ func wrap(op string, err error) error {
 	}
 }
 
-// unstorableKey reports whether key cannot name any row: no stored ID or
-// signature holds a NUL byte, and PostgreSQL text cannot hold one either —
-// it refuses such a parameter with an error instead of finding nothing.
-// Lookups by a key from a request check it first and answer ErrNotFound.
-func unstorableKey(key string) bool { return strings.IndexByte(key, 0) >= 0 }
+// unstorableKey reports whether key cannot name any row: no stored ID,
+// name or signature holds a NUL byte or bytes that are not UTF-8, and
+// PostgreSQL text cannot hold either — it refuses such a parameter with an
+// error instead of finding nothing. Lookups by a key from a request check
+// it first and answer ErrNotFound.
+func unstorableKey(key string) bool {
+	return strings.IndexByte(key, 0) >= 0 || !utf8.ValidString(key)
+}
 
 // sqliteDSN is a parsed SQLite DSN.
 type sqliteDSN struct {

@@ -31,6 +31,9 @@ func (db *DB) CreateUser(ctx context.Context, u *User) error {
 
 // GetUser returns the user with that ID, or ErrNotFound.
 func (db *DB) GetUser(ctx context.Context, id string) (*User, error) {
+	if unstorableKey(id) {
+		return nil, wrap("get user", ErrNotFound)
+	}
 	var row userRow
 	if err := db.conn(ctx).Where("id = ?", id).Take(&row).Error; err != nil {
 		return nil, wrap("get user", err)
@@ -42,6 +45,9 @@ func (db *DB) GetUser(ctx context.Context, id string) (*User, error) {
 // GetUserByName returns the user with that name (compared case-sensitively),
 // or ErrNotFound.
 func (db *DB) GetUserByName(ctx context.Context, name string) (*User, error) {
+	if unstorableKey(name) {
+		return nil, wrap("get user by name", ErrNotFound)
+	}
 	var row userRow
 	if err := db.conn(ctx).Where("name = ?", name).Take(&row).Error; err != nil {
 		return nil, wrap("get user by name", err)

@@ -478,7 +478,7 @@ func testDocumentView(t *testing.T, open func(t *testing.T) store.Store) {
 	wantErr(t, "ViewDocument of a deleted user's document", err, store.ErrNotFound)
 	// Hostile IDs are plain values; one with a NUL (which PostgreSQL text
 	// cannot hold) names no document on either engine.
-	for _, id := range []string{"' OR '1'='1", "priv' --", "%", "$2", "?", "pub\x00", "\x00"} {
+	for _, id := range []string{"' OR '1'='1", "priv' --", "%", "$2", "?", "pub\x00", "\x00", "pub\xff"} {
 		_, err := s.ViewDocument(ctx, id, "ua")
 		wantErr(t, fmt.Sprintf("ViewDocument(%q)", id), err, store.ErrNotFound)
 		_, err = s.GetDocument(ctx, id, "ua")

@@ -352,6 +352,16 @@ func testUsers(t *testing.T, open func(t *testing.T) store.Store) {
 		wantErr(t, "GetUser", err, store.ErrNotFound)
 		_, err = s.GetUserByName(ctx, "nobody")
 		wantErr(t, "GetUserByName", err, store.ErrNotFound)
+		// Names and IDs come from requests: a NUL byte or bytes that are
+		// not UTF-8 (which PostgreSQL text cannot hold) name nobody.
+		for _, bad := range []string{"ad\x00min", "\x00", "ad\xffmin", "\xfe"} {
+			_, err = s.GetUserByName(ctx, bad)
+			wantErr(t, fmt.Sprintf("GetUserByName(%q)", bad), err, store.ErrNotFound)
+			_, err = s.GetUser(ctx, bad)
+			wantErr(t, fmt.Sprintf("GetUser(%q)", bad), err, store.ErrNotFound)
+			_, err = s.GetClient(ctx, bad)
+			wantErr(t, fmt.Sprintf("GetClient(%q)", bad), err, store.ErrNotFound)
+		}
 		wantErr(t, "SetUserPassword", s.SetUserPassword(ctx, "nobody", "h"), store.ErrNotFound)
 		wantErr(t, "DeleteUser", s.DeleteUser(ctx, "nobody"), store.ErrNotFound)
 	})
