@@ -50,6 +50,9 @@ func parseDocument(name string, data []byte) (title, body, format string, err er
 	if !utf8.Valid(data) {
 		return "", "", "", fmt.Errorf("%s: not UTF-8 text", name)
 	}
+	if bytes.IndexByte(data, 0) >= 0 {
+		return "", "", "", fmt.Errorf("%s: contains NUL bytes, so it is not text", name)
+	}
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	switch format {
 	case "markdown":

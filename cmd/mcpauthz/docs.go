@@ -166,7 +166,10 @@ func (e *env) docsImport(ctx context.Context, st store.Store, paths []string, ow
 			return err
 		}
 	}
-	out := []docRow{}
+	// Every file is read and checked before any is stored: a bad file
+	// stops the import with nothing half done.
+	type parsed struct{ abs, title, body, format string }
+	docs := make([]parsed, 0, len(files))
 	for _, f := range files {
 		abs, err := filepath.Abs(f)
 		if err != nil {
@@ -180,18 +183,22 @@ func (e *env) docsImport(ctx context.Context, st store.Store, paths []string, ow
 		if err != nil {
 			return err
 		}
-		owner := ownerID
-		if owner == "" {
-			owner = "public"
-		}
+		docs = append(docs, parsed{abs, title, body, format})
+	}
+	owner := ownerID
+	if owner == "" {
+		owner = "public"
+	}
+	out := []docRow{}
+	for _, p := range docs {
 		d, err := st.PutDocument(ctx, &store.Document{
-			Title: title, Body: body, Format: format, OwnerID: ownerID, Visibility: visibility,
-			SharedWith: shareIDs, SourceKey: "file:" + owner + ":" + abs,
+			Title: p.title, Body: p.body, Format: p.format, OwnerID: ownerID, Visibility: visibility,
+			SharedWith: shareIDs, SourceKey: "file:" + owner + ":" + p.abs,
 		})
 		if err != nil {
-			return fmt.Errorf("%s: %w", f, err)
+			return fmt.Errorf("%s: %w", p.abs, err)
 		}
-		out = append(out, docRow{ID: d.ID, Title: d.Title, Path: abs, Owner: ownerName, Visibility: d.Visibility, SharedWith: shareNames, UpdatedAt: d.UpdatedAt})
+		out = append(out, docRow{ID: d.ID, Title: d.Title, Path: p.abs, Owner: ownerName, Visibility: d.Visibility, SharedWith: shareNames, UpdatedAt: d.UpdatedAt})
 	}
 	fmt.Fprintf(e.stderr, "imported %d document(s)\n", len(out))
 	return writeOut(e.stdout, out)

@@ -90,3 +90,24 @@ func TestDocsCommands(t *testing.T) {
 		t.Errorf("second delete: %d %q", code, errs)
 	}
 }
+
+// TestDocsImportAllOrNothing: a file that is not text (a NUL byte, which
+// PostgreSQL text cannot hold either) stops the import before any file is
+// stored, and the message names it.
+func TestDocsImportAllOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "docs.db")
+	src := filepath.Join(dir, "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "a.md"), []byte("# Alpha\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "b.txt"), []byte("binary\x00data"), 0o644)
+	os.WriteFile(filepath.Join(src, "c.md"), []byte("# Gamma\n"), 0o644)
+	code, _, errs := cli(t, db, "", "docs", "import", src, "--public")
+	if code != 1 || !strings.Contains(errs, "b.txt") || !strings.Contains(errs, "NUL") {
+		t.Fatalf("import with a NUL byte: %d %q", code, errs)
+	}
+	code, out, _ := cli(t, db, "", "docs", "list")
+	if code != 0 || strings.Contains(out, "Alpha") || strings.Contains(out, "Gamma") {
+		t.Errorf("documents stored by a failed import: %d %s", code, out)
+	}
+}
