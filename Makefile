@@ -10,6 +10,10 @@ export CGO_ENABLED := 1
 # sqlite_fts5 compiles SQLite's FTS5 into go-sqlite3 for ranked document
 # search; without it the server falls back to slower substring search.
 TAGS      ?= sqlite_fts5
+# The version `mcpauthz version` and the MCP server report: the git tag or
+# commit (with -dirty for uncommitted changes); without git, the version Go
+# stamps, else "dev".
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null)
 
 .PHONY: all build run test test-deps test-go vet bench fuzz clean
 
@@ -17,7 +21,7 @@ all: build
 
 ## build: compile the binary to bin/mcpauthz
 build:
-	$(GO) build -tags $(TAGS) -trimpath -o $(BIN) ./cmd/mcpauthz
+	$(GO) build -tags $(TAGS) -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/mcpauthz
 
 ## run: start the server on its embedded defaults (http://localhost:8080, mcpauthz.db)
 run: build

@@ -100,7 +100,7 @@ func (a *App) build(ctx context.Context, acfg authz.Config, secrets *authz.Secre
 		AllowedOrigins:  fc.MCP.AllowedOrigins,
 		RateLimit:       &mcpres.RateLimit{PerMinute: fc.MCP.RateLimitPerMinute, Burst: fc.MCP.RateLimitBurst},
 		SearchLimit:     fc.MCP.SearchLimit,
-		Version:         version,
+		Version:         buildVersion(),
 		DPoP:            rsDPoP,
 		RequireDPoP:     fc.DPoP.Require,
 		Logger:          log,

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 )
@@ -65,7 +66,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "keys":
 		err = e.keys(ctx, args[1:])
 	case "version", "--version":
-		fmt.Fprintln(stdout, "mcpauthz", version)
+		fmt.Fprintln(stdout, "mcpauthz", buildVersion())
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -86,8 +87,23 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 }
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version can be set at build time with -ldflags "-X main.version=...";
+// otherwise buildVersion reads the module version Go stamped.
+var version = ""
+
+// buildVersion is the version this binary reports: the one set at build
+// time, else the main module's version that the go command stamps (a
+// release tag, or a pseudo-version from the commit, "+dirty" for a build
+// with uncommitted changes), else "dev".
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
 
 type usageErr struct{ msg string }
 

@@ -20,3 +20,15 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(m.Run())
 }
+
+func TestBuildVersion(t *testing.T) {
+	defer func(v string) { version = v }(version)
+	version = "v1.2.3"
+	if got := buildVersion(); got != "v1.2.3" {
+		t.Errorf("with -X main.version: %q", got)
+	}
+	version = ""
+	if got := buildVersion(); got == "" {
+		t.Error("no version at all")
+	}
+}
