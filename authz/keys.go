@@ -153,22 +153,34 @@ func (k *Keys) published(retired *time.Time, now time.Time) bool {
 	return retired == nil || now.Sub(*retired) <= k.publishFor+keyPublishLead
 }
 
-// signingIndex picks the signing key among recs (newest first): the newest
-// that has been published for keyPublishLead, or, when none has (a new
-// deployment, or keys rotated in quick succession after it), the newest
-// one. -1 if there are no published keys.
+// signingIndex picks the signing key among recs: the newest that has been
+// published for keyPublishLead (of two as old, the one not retired), or,
+// when none has (a new deployment, or a key replacing one younger than
+// that), the key not retired. -1 if there are no published keys.
 func (k *Keys) signingIndex(recs []store.SigningKey, now time.Time) int {
-	newest := -1
+	better := func(a, b store.SigningKey) bool {
+		return a.CreatedAt.After(b.CreatedAt) || a.CreatedAt.Equal(b.CreatedAt) && a.RetiredAt == nil && b.RetiredAt != nil
+	}
+	aged, current, newest := -1, -1, -1
 	for i, r := range recs {
 		if !k.published(r.RetiredAt, now) {
 			continue
 		}
-		if newest < 0 {
+		if newest < 0 || better(r, recs[newest]) {
 			newest = i
 		}
-		if now.Sub(r.CreatedAt) >= keyPublishLead {
-			return i
+		if r.RetiredAt == nil && current < 0 {
+			current = i
 		}
+		if now.Sub(r.CreatedAt) >= keyPublishLead && (aged < 0 || better(r, recs[aged])) {
+			aged = i
+		}
+	}
+	switch {
+	case aged >= 0:
+		return aged
+	case current >= 0:
+		return current
 	}
 	return newest
 }
@@ -307,7 +319,7 @@ func (k *Keys) List(ctx context.Context) ([]KeyInfo, error) {
 		ki := KeyInfo{ID: r.ID, Algorithm: r.Algorithm, CreatedAt: r.CreatedAt, RetiredAt: r.RetiredAt}
 		ki.Published = k.published(r.RetiredAt, now)
 		ki.Signing = i == si
-		if i < si && r.RetiredAt == nil {
+		if !ki.Signing && r.RetiredAt == nil && ki.Published {
 			from := r.CreatedAt.Add(keyPublishLead)
 			ki.SignsFrom = &from
 		}
