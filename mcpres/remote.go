@@ -329,6 +329,11 @@ func (v *RemoteVerifier) tokenInfo(c map[string]json.RawMessage, strict bool) (*
 	invalid := func(why string) (*TokenInfo, error) { return nil, fmt.Errorf("%w: %s", ErrInvalidToken, why) }
 	exp, ok, valid := claimTime(c, "exp")
 	switch {
+	case !ok && !strict && valid:
+		// RFC 7662 §2.2 makes exp optional in an introspection answer:
+		// the answer then holds for as long as it is cached, and the
+		// token is asked about again after that.
+		exp = now.Add(v.ttl)
 	case !ok || !valid:
 		return invalid("no valid exp")
 	case !now.Before(exp.Add(jwtLeeway)):
@@ -395,8 +400,7 @@ func (v *RemoteVerifier) tokenInfo(c map[string]json.RawMessage, strict bool) (*
 	return ti, nil
 }
 
-// keysFor returns the JWKS keys for kid (all keys when kid is empty and
-// the set has one), fetching the set again when kid is unknown or the set
+// keysFor returns the JWKS keys for kid (all keys when kid is empty), fetching the set again when kid is unknown or the set
 // is older than jwksMaxAge, at most once per jwksMinInterval. While one
 // request refreshes a stale set, the others go on with it; a request for
 // an unknown kid waits for a fetch in flight.
@@ -449,12 +453,12 @@ func (v *RemoteVerifier) maybeFetch(ctx context.Context) {
 	}
 }
 
+// lookup returns the keys a JWT with kid may be signed with: the key with
+// that kid, or for a JWT without kid (RFC 7515 makes it optional) every key
+// of the set, tried in turn (the caller skips those of another alg).
 func (ks *keySet) lookup(kid string) []jose.JSONWebKey {
 	if kid == "" {
-		if len(ks.all) == 1 {
-			return ks.all
-		}
-		return nil
+		return ks.all
 	}
 	return ks.byKID[kid]
 }
@@ -676,10 +680,17 @@ func (v *RemoteVerifier) introspect(ctx context.Context, token string) (*TokenIn
 	if iss, ok, _ := claimString(c, "iss"); ok && iss != v.issuer {
 		return nil, fmt.Errorf("%w: iss is not %s", ErrInvalidToken, v.issuer)
 	}
-	if tt, ok, _ := claimString(c, "token_type"); ok && !strings.EqualFold(tt, "Bearer") && !strings.EqualFold(tt, "DPoP") {
+	tt, _, _ := claimString(c, "token_type")
+	if tt != "" && !strings.EqualFold(tt, "Bearer") && !strings.EqualFold(tt, "DPoP") {
 		return nil, fmt.Errorf("%w: token_type %q is not an access token", ErrInvalidToken, truncateForLog(tt))
 	}
-	return v.tokenInfo(c, false)
+	ti, err := v.tokenInfo(c, false)
+	if err == nil && strings.EqualFold(tt, "DPoP") && ti.JKT == "" {
+		// Bound, says the server, but to no key this resource can check:
+		// never a bearer token (RFC 9449 §7.2).
+		return nil, fmt.Errorf("%w: token_type is DPoP but the answer has no cnf.jkt", ErrInvalidToken)
+	}
+	return ti, err
 }
 
 func cloneTokenInfo(ti *TokenInfo) *TokenInfo {

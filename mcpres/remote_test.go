@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -564,5 +565,88 @@ func TestNewRemoteVerifierErrors(t *testing.T) {
 	if _, err := NewRemoteVerifier(t.Context(), RemoteConfig{Issuer: fake.srv.URL, Resource: testResource}); err == nil ||
 		!strings.Contains(err.Error(), "not an https URL") {
 		t.Errorf("http jwks_uri: %v", err)
+	}
+}
+
+// TestRemoteJWTWithoutKid: kid is optional (RFC 7515 §4.1.4); a token
+// without one verifies against whichever key of the set signed it, also
+// while the authorization server publishes two keys (a rotation).
+func TestRemoteJWTWithoutKid(t *testing.T) {
+	clock := newClock()
+	as := newFakeAS(t)
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as.jwks, _ = json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
+		{Key: other.Public(), KeyID: "k0", Algorithm: "ES256", Use: "sig"},
+		{Key: as.key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"},
+	}})
+	v, err := NewRemoteVerifier(t.Context(), RemoteConfig{Issuer: as.srv.URL, Resource: testResource, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := clock.Now().Unix()
+	claims := map[string]any{"iss": as.srv.URL, "sub": "u-1", "aud": testResource, "client_id": "c-1", "scope": "docs:read", "iat": now, "exp": now + 600}
+	if _, err := v.VerifyAccessToken(t.Context(), as.sign(t, "at+jwt", "", claims)); err != nil {
+		t.Errorf("no kid, two keys: %v", err)
+	}
+	// A key outside the set still fails.
+	stranger := &fakeAS{}
+	stranger.key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, err := v.VerifyAccessToken(t.Context(), stranger.sign(t, "at+jwt", "", claims)); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("no kid, signed by a key outside the set: %v", err)
+	}
+}
+
+// TestRemoteIntrospectionAnswers: what a third-party authorization
+// server's introspection may say (RFC 7662 §2.2) and how it is taken.
+func TestRemoteIntrospectionAnswers(t *testing.T) {
+	clock := newClock()
+	as := newFakeAS(t)
+	var answer atomic.Value
+	mux := http.NewServeMux()
+	mux.HandleFunc("/introspect", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(answer.Load())
+	})
+	isrv := httptest.NewServer(mux)
+	t.Cleanup(isrv.Close)
+	as.meta["introspection_endpoint"] = isrv.URL + "/introspect"
+	v, err := NewRemoteVerifier(t.Context(), RemoteConfig{Issuer: as.srv.URL, Resource: testResource, Now: clock.Now,
+		IntrospectionClientID: "rs", IntrospectionClientSecret: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := clock.Now().Unix()
+	base := func(edit func(map[string]any)) map[string]any {
+		m := map[string]any{"active": true, "token_type": "Bearer", "sub": "u-1", "client_id": "c-1",
+			"aud": testResource, "scope": "docs:read", "exp": now + 600, "iss": as.srv.URL}
+		edit(m)
+		return m
+	}
+	for i, tc := range []struct {
+		name   string
+		answer map[string]any
+		ok     bool
+		check  func(*TokenInfo) bool
+	}{
+		{"no exp: valid while cached", base(func(m map[string]any) { delete(m, "exp") }), true,
+			func(ti *TokenInfo) bool { return ti.ExpiresAt.Equal(clock.Now().Add(DefaultIntrospectionCacheTTL)) }},
+		{"DPoP with cnf.jkt", base(func(m map[string]any) { m["token_type"] = "DPoP"; m["cnf"] = map[string]any{"jkt": "abc"} }), true,
+			func(ti *TokenInfo) bool { return ti.JKT == "abc" }},
+		{"DPoP without cnf: refused, never a bearer token", base(func(m map[string]any) { m["token_type"] = "DPoP" }), false, nil},
+		{"exp not a number", base(func(m map[string]any) { m["exp"] = "soon" }), false, nil},
+	} {
+		answer.Store(tc.answer)
+		ti, err := v.VerifyAccessToken(t.Context(), fmt.Sprintf("opaque-token-%d", i))
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.ok && tc.check != nil && !tc.check(ti):
+			t.Errorf("%s: %+v", tc.name, ti)
+		case !tc.ok && !errors.Is(err, ErrInvalidToken):
+			t.Errorf("%s: %+v, %v; want ErrInvalidToken", tc.name, ti, err)
+		}
 	}
 }
