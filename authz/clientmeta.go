@@ -142,9 +142,12 @@ func metadataPolicy(cfg Config) MetadataPolicy {
 //     jwks_uri and token_endpoint_auth_signing_alg are ignored;
 //   - refresh_token requires authorization_code, which requires at least
 //     one redirect URI;
-//   - scope values must be known to p; offline_access is accepted and
-//     dropped, since refresh tokens follow the refresh_token grant; a scope
-//     that ends up empty takes p.DefaultScopes;
+//   - scope values must be well-formed scope tokens (RFC 6749 §3.3); those
+//     p does not know are dropped (RFC 7591 §3.2.1 lets the server register
+//     less than asked, and the response says what was registered: clients
+//     that add openid or profile still register), as is offline_access,
+//     since refresh tokens follow the refresh_token grant; a scope that
+//     ends up empty takes p.DefaultScopes;
 //   - duplicate entries in lists are dropped; an empty list counts as
 //     absent, as does a client_name of only white space;
 //   - client_uri, logo_uri, tos_uri and policy_uri must be absolute https
@@ -345,8 +348,23 @@ func checkRedirectURIs(m *ClientMetadata, p MetadataPolicy) error {
 	return nil
 }
 
-// checkScope validates and normalizes scope: single spaces, no duplicates,
-// no offline_access, defaults when empty.
+// isScopeToken reports whether s is a scope-token of RFC 6749 §3.3:
+// one or more of %x21 / %x23-5B / %x5D-7E.
+func isScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c == 0x22 || c == 0x5c || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// checkScope validates and normalizes scope: well-formed tokens, single
+// spaces, no duplicates, only scopes the server knows, no offline_access,
+// defaults when empty.
 func checkScope(m *ClientMetadata, p MetadataPolicy) error {
 	if len(m.Scope) > maxScopeLen {
 		return metadataError("scope is longer than %d bytes", maxScopeLen)
@@ -354,11 +372,11 @@ func checkScope(m *ClientMetadata, p MetadataPolicy) error {
 	var scopes []string
 	for _, s := range strings.Split(m.Scope, " ") {
 		switch {
+		case !isScopeToken(s) && s != "":
+			return metadataError("scope %s is not a valid scope token (RFC 6749 §3.3)", quoteForError(s))
 		case s == "" || s == "offline_access" || slices.Contains(scopes, s):
 		case slices.Contains(p.Scopes, s):
 			scopes = append(scopes, s)
-		default:
-			return metadataError("scope %s is not known to this server; known scopes: %s", quoteForError(s), strings.Join(p.Scopes, " "))
 		}
 	}
 	if len(scopes) == 0 {

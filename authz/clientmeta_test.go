@@ -164,6 +164,26 @@ func TestParseClientMetadataRealClients(t *testing.T) {
 			Scope:                   "docs:read",
 		},
 	}, {
+		name: "scopes this server does not know are dropped (openid, profile), the known kept",
+		body: `{"redirect_uris":["https://a.example/cb"],"scope":"openid docs:write profile","token_endpoint_auth_method":"none"}`,
+		want: ClientMetadata{
+			RedirectURIs:            []string{"https://a.example/cb"},
+			GrantTypes:              codeRefresh,
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "none",
+			Scope:                   "docs:write",
+		},
+	}, {
+		name: "only unknown scopes take the default scopes",
+		body: `{"redirect_uris":["https://a.example/cb"],"scope":"openid email","token_endpoint_auth_method":"none"}`,
+		want: ClientMetadata{
+			RedirectURIs:            []string{"https://a.example/cb"},
+			GrantTypes:              codeRefresh,
+			ResponseTypes:           []string{"code"},
+			TokenEndpointAuthMethod: "none",
+			Scope:                   "docs:read",
+		},
+	}, {
 		name: "empty lists and blank name count as absent",
 		body: `{"redirect_uris":["https://a.example/cb"],"grant_types":[],"response_types":[],"contacts":[],
 			"client_name":"   ","scope":""}`,
@@ -240,9 +260,8 @@ func TestParseClientMetadataErrors(t *testing.T) {
 		{"too many redirects", `{"redirect_uris":[` + strings.TrimSuffix(strings.Repeat(`"https://a.example/cb",`, 21), ",") + `]}`, nil, codeInvalidRedirectURI, "more than 20"},
 		{"redirect not allowed", `{"redirect_uris":["https://evil.com/cb"]}`, &MetadataPolicy{Scopes: []string{"docs:read"}, AllowedRedirectHosts: []string{"*.example.com"}}, codeInvalidRedirectURI, "does not allow"},
 
-		{"unknown scope", `{` + redirect + `,"scope":"docs:read admin"}`, nil, codeInvalidClientMetadata, `scope "admin" is not known`},
-		{"openid scope", `{` + redirect + `,"scope":"openid"}`, nil, codeInvalidClientMetadata, `"openid"`},
-		{"tab in scope", `{` + redirect + `,"scope":"docs:read\tdocs:write"}`, nil, codeInvalidClientMetadata, "not known"},
+		{"tab in scope", `{` + redirect + `,"scope":"docs:read\tdocs:write"}`, nil, codeInvalidClientMetadata, "not a valid scope token"},
+		{"quote in scope", `{` + redirect + `,"scope":"docs:read \"x\""}`, nil, codeInvalidClientMetadata, "not a valid scope token"},
 		{"long scope", `{` + redirect + `,"scope":"` + strings.Repeat("docs:read ", 300) + `"}`, nil, codeInvalidClientMetadata, "longer than"},
 
 		{"long name", `{` + redirect + `,"client_name":"` + long + `"}`, nil, codeInvalidClientMetadata, "client_name is longer than 200"},
