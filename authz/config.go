@@ -311,8 +311,19 @@ func ValidateOwnIssuer(issuer string) error {
 	if err := ValidateIssuer(issuer); err != nil {
 		return err
 	}
-	if u, _ := url.Parse(issuer); u.EscapedPath() != "" {
+	u, _ := url.Parse(issuer)
+	if u.EscapedPath() != "" {
 		return fmt.Errorf("issuer: %q must not have a path: mcpauthz serves its endpoints at the root of the issuer's origin (write %q)", issuer, u.Scheme+"://"+u.Host)
+	}
+	// Clients compare the issuer byte for byte with the one in the
+	// metadata, and some normalise the URL they were given first: the
+	// issuer must be written the way they would normalise it.
+	canonical := strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
+	if p := u.Port(); u.Scheme == "https" && p == "443" || u.Scheme == "http" && p == "80" {
+		canonical = strings.TrimSuffix(canonical, ":"+p)
+	}
+	if canonical != issuer {
+		return fmt.Errorf("issuer: write %q as %q (lower case, no default port): clients compare issuers byte for byte", issuer, canonical)
 	}
 	return nil
 }

@@ -31,6 +31,9 @@ func TestUserCommands(t *testing.T) {
 	if code, _, errs := cli(t, db, "short\n", "user", "add", "carol", "--password-stdin"); code != 1 || !strings.Contains(errs, "at least") {
 		t.Errorf("short password: %d %q", code, errs)
 	}
+	if code, _, errs := cli(t, db, strings.Repeat("p", 5000)+"\n", "user", "add", "carol", "--password-stdin"); code != 1 || !strings.Contains(errs, "at most 4096") {
+		t.Errorf("a password too long to read whole: %d %q, want it refused, never cut short", code, errs)
+	}
 	code, out, _ := cli(t, db, "", "user", "list")
 	var users []map[string]any
 	if code != 0 || json.Unmarshal([]byte(out), &users) != nil || len(users) != 1 || users[0]["name"] != "bob" {

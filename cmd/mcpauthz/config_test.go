@@ -145,6 +145,11 @@ func TestIssuerPaths(t *testing.T) {
 	if err := authz.ValidateOwnIssuer("https://auth.example.com:8443"); err != nil {
 		t.Errorf("own issuer with a port: %v", err)
 	}
+	for _, bad := range []string{"https://Auth.Example.com", "https://auth.example.com:443", "http://localhost:80"} {
+		if err := authz.ValidateOwnIssuer(bad); err == nil || !strings.Contains(err.Error(), "byte for byte") {
+			t.Errorf("own issuer %q: %v, want it refused as not canonical", bad, err)
+		}
+	}
 }
 
 // TestDevelopmentMasterKey: only the server generates a development key,

@@ -30,6 +30,9 @@ func (e *env) openStore(ctx context.Context, cf *commonFlags) (FileConfig, store
 	return fc, st, err
 }
 
+// maxPasswordBytes bounds a password read from standard input.
+const maxPasswordBytes = 4096
+
 func (e *env) user(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		return usageError("user needs a subcommand: add, list, delete, passwd")
@@ -52,13 +55,18 @@ func (e *env) user(ctx context.Context, args []string) error {
 		if !*stdinPw {
 			return "", usageError("passwords are read from standard input only: pass --password-stdin")
 		}
-		line, err := bufio.NewReader(io.LimitReader(e.stdin, 4096)).ReadString('\n')
+		// One byte more than the limit, so that a longer password is
+		// refused rather than cut short.
+		line, err := bufio.NewReader(io.LimitReader(e.stdin, maxPasswordBytes+1)).ReadString('\n')
 		if err != nil && !errors.Is(err, io.EOF) {
 			return "", fmt.Errorf("read password: %w", err)
 		}
 		pw := strings.TrimRight(line, "\r\n")
-		if len(pw) < minPasswordLen {
+		switch {
+		case len(pw) < minPasswordLen:
 			return "", fmt.Errorf("password: at least %d characters", minPasswordLen)
+		case len(pw) > maxPasswordBytes:
+			return "", fmt.Errorf("password: at most %d bytes", maxPasswordBytes)
 		}
 		return pw, nil
 	}
