@@ -203,6 +203,19 @@ func (fc FileConfig) validate() error {
 	if !strings.HasPrefix(fc.MCP.Path, "/") || fc.MCP.Path == "/" || strings.HasSuffix(fc.MCP.Path, "/") || strings.ContainsAny(fc.MCP.Path, "?#") {
 		errs = append(errs, fmt.Errorf("mcp.path: %q must start with a slash, not end with one, and have no query or fragment (e.g. /mcp)", fc.MCP.Path))
 	}
+	for _, n := range []struct {
+		key string
+		v   int64
+	}{
+		{"mcp.rate_limit_per_minute", int64(fc.MCP.RateLimitPerMinute)},
+		{"mcp.rate_limit_burst", int64(fc.MCP.RateLimitBurst)},
+		{"mcp.search_limit", int64(fc.MCP.SearchLimit)},
+		{"mcp.introspection_cache_ttl", int64(fc.MCP.IntrospectionCacheTTL)},
+	} {
+		if n.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must not be negative", n.key))
+		}
+	}
 	if fc.MCP.AuthorizationServer != "" {
 		if err := authz.ValidateIssuer(fc.MCP.AuthorizationServer); err != nil {
 			errs = append(errs, fmt.Errorf("mcp.authorization_server: %w", err))

@@ -115,6 +115,7 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"bad log level", nil, map[string]string{"MCPAUTHZ_LOG_LEVEL": "loud"}, "log_level"},
 		{"negative token lifetime", nil, map[string]string{"MCPAUTHZ_TOKENS_ACCESS_TOKEN_LIFETIME": "-5m"}, "tokens.access_token_lifetime"},
 		{"negative session lifetime", nil, map[string]string{"MCPAUTHZ_SESSION_LIFETIME": "-1h"}, "session_lifetime"},
+		{"negative MCP rate limit", nil, map[string]string{"MCPAUTHZ_MCP_RATE_LIMIT_PER_MINUTE": "-1"}, "mcp.rate_limit_per_minute"},
 		{"bad trusted proxy", nil, map[string]string{"MCPAUTHZ_TRUSTED_PROXIES": "garbage"}, "trusted_proxies"},
 	}
 	for _, tc := range cases {
