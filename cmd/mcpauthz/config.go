@@ -243,10 +243,6 @@ func (fc FileConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// isPostgres reports whether the DSN names a PostgreSQL database.
-func isPostgres(dsn string) bool {
-	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") || strings.Contains(dsn, "host=")
-}
 
 // masterKey returns the master key: from master_key (MCPAUTHZ_MASTER_KEY),
 // else from master_key_file. With neither, a loopback development server
