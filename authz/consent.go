@@ -1,7 +1,10 @@
 package authz
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -92,6 +95,20 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request) {
 	delete(sess.Values, sessConsentExp)
 	if err := sess.Save(r, w); err != nil {
 		s.log.ErrorContext(ctx, "consent: save session", "error", err)
+	}
+	// One-time across copies of the cookie and across instances: the ID
+	// is spent in the store, so a copy of the cookie taken before this
+	// POST cannot answer the same screen again.
+	idHash := sha256.Sum256([]byte(wantID))
+	switch err := s.store.UseNonce(ctx, "consent:"+hex.EncodeToString(idHash[:]), time.Unix(exp, 0)); {
+	case errors.Is(err, store.ErrReplay):
+		s.log.WarnContext(ctx, "consent: a consent ID was used again", "user", user.Name)
+		s.pages.Error(w, ErrorPage{Title: "This approval has expired", Message: "Start again from the application that sent you here.", Status: http.StatusBadRequest})
+		return
+	case err != nil:
+		s.log.ErrorContext(ctx, "consent: spend the consent ID", "error", err)
+		s.pages.Error(w, ErrorPage{Title: "Approval failed", Message: "The server could not record your decision. Start again from the application that sent you here.", Status: http.StatusInternalServerError})
+		return
 	}
 
 	q, err := url.ParseQuery(query)

@@ -801,3 +801,32 @@ func TestSignOutEndsTheSession(t *testing.T) {
 		t.Error("a session from before the new password is still signed in")
 	}
 }
+
+// TestConsentIDIsSpent: the consent ID is one-time even for a copy of the
+// session cookie taken before the approval: replaying the POST with it
+// gets no second code.
+func TestConsentIDIsSpent(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	b := e.newBrowser()
+	if r := b.login(e.URL, testUser, testPassword); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", r.StatusCode)
+	}
+	_, challenge := pkce()
+	_, body := b.get(e.authorizeURL(c, challenge, nil))
+	m := consentIDRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no consent screen")
+	}
+	copied := e.newBrowser()
+	u, _ := url.Parse(e.URL)
+	copied.c.Jar.SetCookies(u, b.c.Jar.Cookies(u))
+	form := url.Values{"consent_id": {m[1]}, "decision": {"allow"}}
+	if resp, _ := b.post(e.URL+"/consent", form); resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Location"), "code=") {
+		t.Fatalf("approval: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, _ := copied.post(e.URL+"/consent", form)
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+		t.Errorf("the same approval from a copy of the cookie: %d %s, want 400 and no code", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
