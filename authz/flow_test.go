@@ -2,6 +2,7 @@ package authz
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpauthz/mcpauthz/store"
 )
 
 func TestCodeFlowIssuesTokensAndStoresOnlySignatures(t *testing.T) {
@@ -828,5 +831,35 @@ func TestConsentIDIsSpent(t *testing.T) {
 	resp, _ := copied.post(e.URL+"/consent", form)
 	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
 		t.Errorf("the same approval from a copy of the cookie: %d %s, want 400 and no code", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// failingGetUser is a store that cannot read users.
+type failingGetUser struct{ store.Store }
+
+func (failingGetUser) GetUser(context.Context, string) (*store.User, error) {
+	return nil, errors.New("database is locked")
+}
+
+// TestSignOutWhenTheStoreHiccups: a sign-out that cannot read the user
+// still ends the sessions (or fails visibly), never clears only the cookie.
+func TestSignOutWhenTheStoreHiccups(t *testing.T) {
+	e := newTestEnv(t)
+	phone := e.newBrowser()
+	if r := phone.login(e.URL, testUser, testPassword); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", r.StatusCode)
+	}
+	u, _ := url.Parse(e.URL)
+	stolen := e.newBrowser()
+	stolen.c.Jar.SetCookies(u, phone.c.Jar.Cookies(u))
+	real := e.Server.store
+	e.Server.store = failingGetUser{real}
+	resp, _ := phone.post(e.URL+"/logout", nil)
+	e.Server.store = real
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if r, body := stolen.get(e.URL + "/account"); r.StatusCode == http.StatusOK && !strings.Contains(body, `name="password"`) {
+		t.Error("a copy of the cookie is still signed in after the sign-out")
 	}
 }

@@ -165,13 +165,15 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveLogout(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	sess := s.session(r)
-	if user := s.currentUser(ctx, sess); user != nil {
-		if err := s.store.EndSessions(ctx, user.ID); err != nil {
+	// By the session's user ID, not currentUser: a store that cannot read
+	// the user must fail the sign-out, not skip ending the sessions.
+	if id := sessionUser(sess); id != "" {
+		if err := s.store.EndSessions(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.log.ErrorContext(ctx, "logout: end the sessions", "error", err)
 			s.pages.Error(w, ErrorPage{Title: "Sign-out failed", Message: "The server could not end your session. Try again.", Status: http.StatusInternalServerError})
 			return
 		}
-		s.log.InfoContext(ctx, "logout", "user", user.Name)
+		s.log.InfoContext(ctx, "logout", "user_id", id)
 	}
 	sess.Values = map[any]any{}
 	sess.Options.MaxAge = -1

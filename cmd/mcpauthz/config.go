@@ -262,6 +262,10 @@ func (fc FileConfig) masterKey(generate bool, warn func(string)) ([]byte, error)
 			return nil, errors.New("master_key: required when the server is not on a loopback address; set MCPAUTHZ_MASTER_KEY or master_key_file to 32 random bytes (e.g. `openssl rand -base64 32`)")
 		}
 		path = devKeyPath(fc.DB)
+		if legacy := legacyDevKeyPath(fc.DB); legacy != path && !fileExists(path) && fileExists(legacy) {
+			// Where versions before 2026-11 kept it for this DSN.
+			path = legacy
+		}
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			if !generate {
 				return nil, fmt.Errorf("master_key: not set, and there is no development key at %s; give this command the master key the server uses (MCPAUTHZ_MASTER_KEY or master_key_file), or start `mcpauthz serve` once to generate the development key", path)
@@ -330,6 +334,21 @@ func devKeyPath(dsn string) string {
 		return p + ".key"
 	}
 	return "mcpauthz.key"
+}
+
+// legacyDevKeyPath is where earlier versions kept the development key: the
+// raw DSN plus .key for a SQLite path (parameters included), mcpauthz.key
+// for anything else. A key found there is still used.
+func legacyDevKeyPath(dsn string) string {
+	if store.IsPostgresDSN(dsn) || strings.HasPrefix(dsn, "file:") {
+		return "mcpauthz.key"
+	}
+	return dsn + ".key"
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // authzConfig resolves the file configuration into the server's.

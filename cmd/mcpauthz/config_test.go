@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -184,5 +185,21 @@ func TestDevelopmentMasterKey(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Errorf("files beside the database: %v", entries)
+	}
+}
+
+// TestDevelopmentMasterKeyFromEarlierVersions: a key that an earlier
+// version kept under the raw DSN's name is still used, never replaced by a
+// new one (which would make the stored keys undecryptable).
+func TestDevelopmentMasterKeyFromEarlierVersions(t *testing.T) {
+	fc := defaultFileConfig()
+	fc.DB = filepath.Join(t.TempDir(), "a.db") + "?_busy_timeout=10000"
+	old := bytes.Repeat([]byte{7}, authz.MasterKeySize)
+	if err := os.WriteFile(fc.DB+".key", []byte(base64.StdEncoding.EncodeToString(old)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := fc.masterKey(true, func(m string) { t.Errorf("warned %q: a key was generated", m) })
+	if err != nil || !bytes.Equal(got, old) {
+		t.Errorf("the earlier version's key: %v, used %v", err, bytes.Equal(got, old))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcpauthz/mcpauthz"
 	"github.com/mcpauthz/mcpauthz/store"
@@ -174,6 +175,10 @@ func (e *env) docsImport(ctx context.Context, st store.Store, paths []string, ow
 		abs, err := filepath.Abs(f)
 		if err != nil {
 			return err
+		}
+		if !utf8.ValidString(abs) || strings.IndexByte(abs, 0) >= 0 {
+			// It becomes the document's source key (and may be its title).
+			return fmt.Errorf("%q: the file name is not UTF-8 text", abs)
 		}
 		data, err := os.ReadFile(f)
 		if err != nil {

@@ -110,4 +110,14 @@ func TestDocsImportAllOrNothing(t *testing.T) {
 	if code != 0 || strings.Contains(out, "Alpha") || strings.Contains(out, "Gamma") {
 		t.Errorf("documents stored by a failed import: %d %s", code, out)
 	}
+	// A file name that is not UTF-8 (it becomes the source key) likewise.
+	os.Remove(filepath.Join(src, "b.txt"))
+	os.WriteFile(filepath.Join(src, "b\xff.txt"), []byte("text\n"), 0o644)
+	code, _, errs = cli(t, db, "", "docs", "import", src, "--public")
+	if code != 1 || !strings.Contains(errs, "not UTF-8") {
+		t.Fatalf("import with a file name that is not UTF-8: %d %q", code, errs)
+	}
+	if _, out, _ := cli(t, db, "", "docs", "list"); strings.Contains(out, "Alpha") {
+		t.Errorf("documents stored by a failed import: %s", out)
+	}
 }
