@@ -863,3 +863,32 @@ func TestSignOutWhenTheStoreHiccups(t *testing.T) {
 		t.Error("a copy of the cookie is still signed in after the sign-out")
 	}
 }
+
+// TestParallelRightPasswords: people signing in at the same moment from
+// one address (an office behind NAT) are not told they failed: beyond the
+// limit of attempts in flight they are asked to retry in seconds, and the
+// successes leave nothing counted.
+func TestParallelRightPasswords(t *testing.T) {
+	e := newTestEnv(t)
+	type answer struct {
+		status int
+		retry  string
+	}
+	answers := parallel(t, 12, func() answer {
+		r := e.newBrowser().login(e.URL, testUser, testPassword)
+		return answer{r.StatusCode, r.Header.Get("Retry-After")}
+	})
+	for _, a := range answers {
+		switch {
+		case a.status == http.StatusSeeOther:
+		case a.status == http.StatusTooManyRequests && (a.retry == "1" || a.retry == "2"):
+		default:
+			t.Errorf("a right password at the same moment as others: %+v, want 303, or 429 with a retry in seconds", a)
+		}
+	}
+	for i := range 7 {
+		if r := e.newBrowser().login(e.URL, testUser, testPassword); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in %d afterwards: %d, want 303 (nothing counted)", i+1, r.StatusCode)
+		}
+	}
+}

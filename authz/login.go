@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gorilla/sessions"
 
@@ -111,9 +112,16 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !allowed {
-		mins := int(math.Ceil(retry.Minutes()))
-		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(retry.Seconds()))))
-		page.Error = fmt.Sprintf("Too many failed sign-in attempts. Try again in %d minute%s.", mins, plural(mins))
+		secs := int(math.Ceil(retry.Seconds()))
+		w.Header().Set("Retry-After", fmt.Sprint(secs))
+		if retry < time.Minute {
+			// Full of attempts being checked right now, or about to
+			// admit one again.
+			page.Error = fmt.Sprintf("Too many sign-in attempts at once. Try again in %d second%s.", secs, plural(secs))
+		} else {
+			mins := int(math.Ceil(retry.Minutes()))
+			page.Error = fmt.Sprintf("Too many failed sign-in attempts. Try again in %d minute%s.", mins, plural(mins))
+		}
 		s.log.WarnContext(ctx, "login throttled", "user", name, "ip", s.clientIP(r))
 		s.pages.Login(w, http.StatusTooManyRequests, page)
 		return
@@ -138,6 +146,10 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		// The reserved attempt stays: it is the failure.
+		if err := res.Settle(ctx); err != nil {
+			// Still counted, as pending; it counts as settled later.
+			s.log.ErrorContext(ctx, "login: count the failure", "error", err)
+		}
 		s.log.InfoContext(ctx, "login failed", "user", name, "ip", s.clientIP(r))
 		page.Error = "Wrong user name or password."
 		s.pages.Login(w, http.StatusUnauthorized, page)

@@ -25,7 +25,7 @@ func (s *Server) limitRegistrations(h http.HandlerFunc) http.HandlerFunc {
 		// Every attempt counts, not only failures; counted before it is
 		// served, so that registrations sent at once cannot all pass.
 		key := "register:" + throttleAddr(s.clientIP(r))
-		_, ok, retry, err := s.regLimit.Reserve(ctx, key)
+		res, ok, retry, err := s.regLimit.Reserve(ctx, key)
 		if err != nil {
 			s.log.ErrorContext(ctx, "registration rate limit: count", "error", err)
 			writeJSONError(w, newError(http.StatusInternalServerError, codeServerError, "the registration could not be counted; try again"))
@@ -37,6 +37,10 @@ func (s *Server) limitRegistrations(h http.HandlerFunc) http.HandlerFunc {
 			s.log.WarnContext(r.Context(), "registration rate limit", "ip", s.clientIP(r))
 			writeJSONError(w, newError(http.StatusTooManyRequests, codeInvalidRequest, "too many registrations from this address; retry in %d seconds", secs))
 			return
+		}
+		if err := res.Settle(ctx); err != nil {
+			// Still counted, as pending; it counts as settled later.
+			s.log.ErrorContext(ctx, "registration rate limit: count", "error", err)
 		}
 		h(w, r)
 	}

@@ -48,6 +48,18 @@ func NewThrottle(st store.Attempts, key []byte, maxFailures int, window time.Dur
 	return &Throttle{st: st, key: key, max: maxFailures, window: window, now: now}
 }
 
+const (
+	// pendingRetry is the wait given when a key is full only because of
+	// attempts whose outcome is not known yet.
+	pendingRetry = 2 * time.Second
+	// pendingStale is when a pending attempt counts as settled: its
+	// outcome takes a password check, not a minute.
+	pendingStale = time.Minute
+	// pendingLookahead bounds, in multiples of the limit, how many of a
+	// full key's latest attempts are read to find its settled ones.
+	pendingLookahead = 8
+)
+
 // Reservation is an attempt counted before it is made (see Reserve).
 type Reservation struct {
 	t   *Throttle
@@ -57,16 +69,22 @@ type Reservation struct {
 // Reserve counts one attempt against each of keys (a key given twice
 // counts once) before the caller makes it, and reports whether the
 // attempt may go ahead: false when a key already had the maximum number
-// of attempts within the window. Counting first is what makes the limit
-// hold for attempts made at the same time, on one instance or several:
-// of attempts that pass, each saw every earlier one recorded, so no more
-// than the maximum pass. A refused attempt is withdrawn at once (it does
-// not count, so retrying while locked out does not prolong the lock-out);
-// retryAfter is then the longest time until one of the full keys admits
-// an attempt again. A passed attempt stays counted until the window moves
-// past it, unless the caller releases it (Release) or clears its keys
-// (Success). An error is the store's: the caller cannot tell, so it
-// should refuse.
+// of attempts within the window, settled ones or others still pending.
+// Counting first is what makes the limit hold for attempts made at the
+// same time, on one instance or several: of attempts that pass, each saw
+// every earlier one recorded, so no more than the maximum pass.
+//
+// A passed attempt is pending until the caller settles it (Settle: it
+// failed, or counts whatever its outcome), releases it (Release,
+// ReleaseAll: it does not count) or clears its keys (Success). A refused
+// attempt is withdrawn at once, so retrying while locked out does not
+// prolong the lock-out. retryAfter is then the longest time until one of
+// the full keys admits an attempt again: until the oldest of its latest
+// settled attempts leaves the window, or, when the key is full only
+// because of attempts still pending, pendingRetry (they are about to
+// settle or be released). A pending attempt older than pendingStale
+// counts as settled (its instance may have stopped). An error is the
+// store's: the caller cannot tell, so it should refuse.
 func (t *Throttle) Reserve(ctx context.Context, keys ...string) (res *Reservation, ok bool, retryAfter time.Duration, err error) {
 	now := t.now()
 	hashed := make([]string, 0, len(keys))
@@ -77,7 +95,7 @@ func (t *Throttle) Reserve(ctx context.Context, keys ...string) (res *Reservatio
 			hashed = append(hashed, t.hash(k))
 		}
 	}
-	ids, err := t.st.AddAttempts(ctx, hashed, now, now.Add(t.window))
+	ids, err := t.st.AddAttempts(ctx, hashed, now, now.Add(t.window), true)
 	if err != nil {
 		return nil, false, 0, err
 	}
@@ -102,23 +120,42 @@ func (t *Throttle) Reserve(ctx context.Context, keys ...string) (res *Reservatio
 	if err := t.st.DeleteAttempts(ctx, ids...); err != nil {
 		return nil, false, 0, err
 	}
-	// Without this attempt, a full key holds max attempts or more: the
-	// oldest of its newest max must leave the window.
 	for _, h := range hashed {
-		at, err := t.st.RecentAttempts(ctx, h, since, t.max)
+		at, err := t.st.RecentAttempts(ctx, h, since, pendingLookahead*t.max)
 		if err != nil {
 			return nil, false, 0, err
 		}
-		if len(at) >= t.max {
-			retryAfter = max(retryAfter, at[len(at)-1].Add(t.window).Sub(now))
+		if len(at) < t.max {
+			continue // not full (any more) without this attempt
 		}
+		var settled []time.Time
+		for _, a := range at {
+			if !a.Pending || now.Sub(a.At) > pendingStale {
+				settled = append(settled, a.At)
+			}
+		}
+		wait := pendingRetry
+		if len(settled) >= t.max {
+			wait = settled[t.max-1].Add(t.window).Sub(now)
+		}
+		retryAfter = max(retryAfter, wait)
 	}
-	// Attempts that were released meanwhile may leave no key full; the
-	// attempt is refused all the same, with a short wait.
+	// Attempts released meanwhile may leave no key full; the attempt is
+	// refused all the same, with a short wait.
 	if retryAfter <= 0 {
-		retryAfter = time.Second
+		retryAfter = pendingRetry
 	}
 	return nil, false, retryAfter, nil
+}
+
+// Settle marks the reserved attempt as made: it stays counted until the
+// window moves past it (a failed sign-in; a registration). A nil
+// Reservation settles nothing.
+func (r *Reservation) Settle(ctx context.Context) error {
+	if r == nil {
+		return nil
+	}
+	return r.t.st.SettleAttempts(ctx, slices.Collect(maps.Values(r.ids))...)
 }
 
 // Release withdraws the reserved attempt from each of keys (keys it was

@@ -55,9 +55,12 @@ func (x *testThrottle) Probe(keys ...string) (bool, time.Duration) {
 // it stays counted.
 func (x *testThrottle) Failure(keys ...string) {
 	x.t.Helper()
-	_, ok, ra, err := x.th.Reserve(x.t.Context(), keys...)
+	res, ok, ra, err := x.th.Reserve(x.t.Context(), keys...)
 	if err != nil || !ok {
 		x.t.Fatalf("Reserve(%q) = %v, %v, %v; want an allowed attempt", keys, ok, ra, err)
+	}
+	if err := res.Settle(x.t.Context()); err != nil {
+		x.t.Fatalf("Settle: %v", err)
 	}
 }
 
@@ -274,6 +277,7 @@ func TestThrottleConcurrent(t *testing.T) {
 				}
 				switch i % 5 {
 				case 0, 1, 2: // a failure: the attempt stays
+					err = res.Settle(ctx)
 				case 3:
 					err = errors.Join(th.th.Success(ctx, k), res.Release(ctx, ip))
 				case 4:
@@ -389,5 +393,52 @@ func TestThrottleStoreErrorRefuses(t *testing.T) {
 	db.Close()
 	if _, ok, _, err := th.Reserve(t.Context(), "user:alice"); ok || err == nil {
 		t.Errorf("Reserve on a closed store = %v, %v; want false and an error", ok, err)
+	}
+}
+
+// TestThrottlePendingAttempts: attempts still being checked count against
+// the limit (so that simultaneous guesses cannot pass it), but a key full
+// only of them asks for a retry in seconds, not for the whole window; once
+// they settle as failures the window decides, and released (successful)
+// ones stop counting.
+func TestThrottlePendingAttempts(t *testing.T) {
+	th, clk := newTestThrottle(t, nil, 5, 15*time.Minute)
+	var inFlight []*Reservation
+	for i := range 5 {
+		res, ok, _, err := th.th.Reserve(t.Context(), fmt.Sprintf("user:u%d", i), "ip:203.0.113.1")
+		if err != nil || !ok {
+			t.Fatalf("sign-in %d: %v %v", i, ok, err)
+		}
+		inFlight = append(inFlight, res)
+	}
+	if ok, ra := th.Probe("user:bob", "ip:203.0.113.1"); ok || ra != pendingRetry {
+		t.Errorf("address full of sign-ins being checked: ok=%v retryAfter=%v, want false %v", ok, ra, pendingRetry)
+	}
+	// Two succeed (released), three fail (settled): room for two more.
+	for _, res := range inFlight[:2] {
+		if err := res.Release(t.Context(), "ip:203.0.113.1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, res := range inFlight[2:] {
+		if err := res.Settle(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(time.Minute)
+	th.Failure("user:bob", "ip:203.0.113.1")
+	th.Failure("user:carol", "ip:203.0.113.1")
+	if ok, ra := th.Probe("user:dave", "ip:203.0.113.1"); ok || ra != 14*time.Minute {
+		t.Errorf("five settled failures: ok=%v retryAfter=%v, want false 14m", ok, ra)
+	}
+	// A pending attempt whose instance stopped counts as settled after a
+	// minute.
+	th2, clk2 := newTestThrottle(t, nil, 1, 15*time.Minute)
+	if _, ok, _, err := th2.th.Reserve(t.Context(), "user:x"); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	clk2.Advance(2 * time.Minute)
+	if ok, ra := th2.Probe("user:x"); ok || ra != 13*time.Minute {
+		t.Errorf("stale pending attempt: ok=%v retryAfter=%v, want false 13m", ok, ra)
 	}
 }

@@ -91,6 +91,8 @@ type attemptRow struct {
 	Name      string    `gorm:"column:name;not null;index:idx_attempts_name_at,priority:1"`
 	At        time.Time `gorm:"column:at;not null;index:idx_attempts_name_at,priority:2"`
 	ExpiresAt time.Time `gorm:"column:expires_at;not null;index:idx_attempts_expires_at"`
+	// Pending was added after version 2; AutoMigrate adds the column.
+	Pending bool `gorm:"column:pending;not null;default:false"`
 }
 
 func (attemptRow) TableName() string { return "attempts" }

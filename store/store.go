@@ -294,18 +294,28 @@ type Nonces interface {
 // registrations per address). Keys are opaque to the store.
 type Attempts interface {
 	// AddAttempts records one attempt at at for each of keys (a key given
-	// twice counts twice), kept until expiresAt, and returns the IDs of the
-	// attempts in the order of keys. Once it returns, every caller's
-	// RecentAttempts counts them.
-	AddAttempts(ctx context.Context, keys []string, at, expiresAt time.Time) ([]int64, error)
-	// RecentAttempts returns the times of key's attempts after since,
-	// newest first, at most limit of them.
-	RecentAttempts(ctx context.Context, key string, since time.Time, limit int) ([]time.Time, error)
+	// twice counts twice), kept until expiresAt, pending (its outcome not
+	// known yet) or not, and returns the IDs of the attempts in the order
+	// of keys. Once it returns, every caller's RecentAttempts counts them.
+	AddAttempts(ctx context.Context, keys []string, at, expiresAt time.Time, pending bool) ([]int64, error)
+	// SettleAttempts marks the attempts with the given IDs as no longer
+	// pending; unknown IDs are ignored.
+	SettleAttempts(ctx context.Context, ids ...int64) error
+	// RecentAttempts returns key's attempts after since, newest first, at
+	// most limit of them.
+	RecentAttempts(ctx context.Context, key string, since time.Time, limit int) ([]Attempt, error)
 	// ClearAttempts forgets every attempt of keys.
 	ClearAttempts(ctx context.Context, keys ...string) error
 	// DeleteAttempts forgets the attempts with the given IDs (from
 	// AddAttempts); unknown IDs are ignored.
 	DeleteAttempts(ctx context.Context, ids ...int64) error
+}
+
+// Attempt is one attempt counted against a key: when, and whether its
+// outcome is still pending (a sign-in whose password is being checked).
+type Attempt struct {
+	At      time.Time
+	Pending bool
 }
 
 // SigningKeys manages token signing keys.

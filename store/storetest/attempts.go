@@ -12,7 +12,7 @@ import (
 func testAttempts(t *testing.T, open func(t *testing.T) store.Store) {
 	add := func(t *testing.T, s store.Store, keys []string, when, expires time.Time) []int64 {
 		t.Helper()
-		ids, err := s.AddAttempts(t.Context(), keys, when, expires)
+		ids, err := s.AddAttempts(t.Context(), keys, when, expires, false)
 		must(t, "AddAttempts", err)
 		if len(ids) != len(keys) {
 			t.Fatalf("AddAttempts(%q) returned %d IDs", keys, len(ids))
@@ -27,7 +27,7 @@ func testAttempts(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Fatalf("RecentAttempts(%q, limit %d) = %v, want %v", key, limit, got, want)
 		}
 		for i := range want {
-			if !got[i].Equal(want[i]) || got[i].Location() != time.UTC {
+			if !got[i].At.Equal(want[i]) || got[i].At.Location() != time.UTC || got[i].Pending {
 				t.Errorf("RecentAttempts(%q)[%d] = %v, want %v in UTC", key, i, got[i], want[i])
 			}
 		}
@@ -81,6 +81,23 @@ func testAttempts(t *testing.T, open func(t *testing.T) store.Store) {
 		recent(t, s, "user:x", at(-time.Second), 10, at(time.Minute))
 		recent(t, s, "ip:y", at(-time.Second), 10)
 	})
+	t.Run("PendingAndSettled", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		ids, err := s.AddAttempts(ctx, []string{"user:p", "ip:p"}, at(0), at(time.Hour), true)
+		must(t, "AddAttempts pending", err)
+		add(t, s, []string{"user:p"}, at(time.Minute), at(time.Hour))
+		got, err := s.RecentAttempts(ctx, "user:p", at(-time.Second), 10)
+		must(t, "RecentAttempts", err)
+		if len(got) != 2 || got[0].Pending || !got[1].Pending || !got[1].At.Equal(at(0)) {
+			t.Fatalf("RecentAttempts = %+v, want a settled attempt and then a pending one", got)
+		}
+		must(t, "SettleAttempts", s.SettleAttempts(ctx, ids[0], 1<<40))
+		must(t, "SettleAttempts none", s.SettleAttempts(ctx))
+		recent(t, s, "user:p", at(-time.Second), 10, at(time.Minute), at(0))
+		if got, _ := s.RecentAttempts(ctx, "ip:p", at(-time.Second), 10); len(got) != 1 || !got[0].Pending {
+			t.Errorf("settling one attempt settled another: %+v", got)
+		}
+	})
 	t.Run("DeleteExpired", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		add(t, s, []string{"gone"}, at(0), at(time.Minute))
@@ -97,7 +114,7 @@ func testAttempts(t *testing.T, open func(t *testing.T) store.Store) {
 		// Every attempt of concurrent callers (other instances) counts.
 		s := open(t)
 		errs := race(t.Context(), racers, func(ctx context.Context, i int) error {
-			_, err := s.AddAttempts(ctx, []string{"ip:198.51.100.7"}, at(time.Duration(i)*time.Second), at(time.Hour))
+			_, err := s.AddAttempts(ctx, []string{"ip:198.51.100.7"}, at(time.Duration(i)*time.Second), at(time.Hour), false)
 			return err
 		})
 		for i, err := range errs {
