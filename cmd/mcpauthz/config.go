@@ -243,7 +243,6 @@ func (fc FileConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-
 // masterKey returns the master key: from master_key (MCPAUTHZ_MASTER_KEY),
 // else from master_key_file. With neither, a loopback development server
 // keeps a generated key in a file beside the SQLite database (<path>.key,
