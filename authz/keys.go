@@ -128,6 +128,17 @@ func (k *Keys) Rotate(ctx context.Context) (*KeyInfo, error) {
 	_, _ = rand.Read(nonce)
 	sealed := k.aead.Seal(nonce, nonce, der, []byte(kid))
 	now := k.now().UTC()
+	// A new key is newer than every stored one, also on a clock that
+	// has not moved since the last rotation: RetireSigningKeys retires
+	// only the keys created before it.
+	existing, err := k.store.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keys: load: %w", err)
+	}
+	// (A millisecond apart at least: stores keep microseconds or less.)
+	if len(existing) > 0 && now.Sub(existing[0].CreatedAt) < time.Millisecond {
+		now = existing[0].CreatedAt.Add(time.Millisecond).UTC()
+	}
 	rec := &store.SigningKey{ID: kid, Algorithm: string(SigningAlgorithm), PublicJWK: pubJSON, EncryptedPrivateKey: sealed, CreatedAt: now}
 	if err := k.store.CreateSigningKey(ctx, rec); err != nil {
 		return nil, fmt.Errorf("keys: store: %w", err)

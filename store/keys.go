@@ -42,7 +42,7 @@ func (db *DB) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 // and is not keepID. Keys already retired keep their RetiredAt.
 func (db *DB) RetireSigningKeys(ctx context.Context, keepID string, at time.Time) error {
 	err := db.conn(ctx).Model(&signingKeyRow{}).
-		Where("retired_at IS NULL AND id <> ?", keepID).
+		Where("retired_at IS NULL AND id <> ? AND created_at < (SELECT created_at FROM signing_keys WHERE id = ?)", keepID, keepID).
 		Update("retired_at", utc(at)).Error
 	if err != nil {
 		return wrap("retire signing keys", err)

@@ -325,7 +325,9 @@ type SigningKeys interface {
 	// ListSigningKeys returns all keys, newest first.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
 	// RetireSigningKeys sets RetiredAt on every key that is not retired and
-	// is not keepID.
+	// was created before keepID (so that of two keys created by concurrent
+	// rotations, the newer survives; of two as old, both); none if keepID
+	// does not exist.
 	RetireSigningKeys(ctx context.Context, keepID string, at time.Time) error
 	// DeleteSigningKey removes a key; ErrNotFound if absent.
 	DeleteSigningKey(ctx context.Context, id string) error

@@ -955,11 +955,16 @@ func testSigningKeys(t *testing.T, open func(t *testing.T) store.Store) {
 		for _, k := range list {
 			cmp{t, "SigningKey " + k.ID}.timePtr("RetiredAt", k.RetiredAt, want[k.ID])
 		}
-		// Retiring again changes nothing but the kept key.
+		// Keeping an older key retires nothing newer (a rotation that lost
+		// a race to a newer one), nor a key created in the same instant.
+		same := signingKey("k4", at(4*time.Hour))
+		must(t, "CreateSigningKey", s.CreateSigningKey(ctx, &same))
 		must(t, "RetireSigningKeys", s.RetireSigningKeys(ctx, "k1", at(6*time.Hour)))
+		must(t, "RetireSigningKeys", s.RetireSigningKeys(ctx, "k4", at(6*time.Hour)))
+		must(t, "RetireSigningKeys", s.RetireSigningKeys(ctx, "nobody", at(6*time.Hour)))
 		list, err = s.ListSigningKeys(ctx)
 		must(t, "ListSigningKeys", err)
-		want["k3"] = ptr(at(6 * time.Hour))
+		want["k4"] = nil
 		for _, k := range list {
 			cmp{t, "SigningKey " + k.ID}.timePtr("RetiredAt", k.RetiredAt, want[k.ID])
 		}
