@@ -137,11 +137,15 @@ func (h *dpopHandler) HandleTokenEndpointRequest(ctx context.Context, r fosite.A
 	return fosite.ErrUnknownRequest
 }
 
-// PopulateTokenEndpointResponse sets token_type DPoP for bound tokens; the
-// grant handlers before it said bearer.
+// PopulateTokenEndpointResponse sets token_type DPoP for bound tokens and
+// Bearer, as RFC 6750 and OAuth 2.1 spell it, for the others (the grant
+// handlers before it said "bearer": the value is case-insensitive, but
+// clients that compare it exactly expect "Bearer").
 func (h *dpopHandler) PopulateTokenEndpointResponse(_ context.Context, r fosite.AccessRequester, resp fosite.AccessResponder) error {
 	if sessionJKT(r.GetSession()) != "" {
 		resp.SetTokenType("DPoP")
+	} else {
+		resp.SetTokenType("Bearer")
 	}
 	return fosite.ErrUnknownRequest
 }

@@ -34,7 +34,7 @@ func TestCodeFlowIssuesTokensAndStoresOnlySignatures(t *testing.T) {
 	if tr.Status != http.StatusOK {
 		t.Fatalf("token: %d %v", tr.Status, tr.Body)
 	}
-	if !strings.EqualFold(tr.Body["token_type"].(string), "bearer") || tr.Access == "" || tr.Refresh == "" || tr.Body["scope"] != "docs:read" {
+	if tr.Body["token_type"] != "Bearer" || tr.Access == "" || tr.Refresh == "" || tr.Body["scope"] != "docs:read" {
 		t.Fatalf("token response %v", tr.Body)
 	}
 	if exp, _ := tr.Body["expires_in"].(float64); exp < 800 || exp > 900 {
