@@ -2,7 +2,11 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // insertRequest is CreateRequest's statement, written out once: every
@@ -80,26 +84,81 @@ func (db *DB) DeleteRequest(ctx context.Context, kind RequestKind, signature str
 // callers, in any number of processes, succeeds. The others get ErrInactive,
 // or ErrNotFound if the request is absent.
 func (db *DB) DeactivateRequest(ctx context.Context, kind RequestKind, signature string, now time.Time) error {
-	conn := db.conn(ctx)
-	res := conn.Model(&requestRow{}).
-		Where("kind = ? AND signature = ? AND active = ?", string(kind), signature, true).
-		Updates(map[string]any{"active": false, "used_at": utc(now)})
-	if res.Error != nil {
-		return wrap("deactivate request", res.Error)
+	deactivate := func(conn *gorm.DB) error {
+		res := conn.Model(&requestRow{}).
+			Where("kind = ? AND signature = ? AND active = ?", string(kind), signature, true).
+			Updates(map[string]any{"active": false, "used_at": utc(now)})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected > 0 {
+			return nil
+		}
+		var n int64
+		if err := conn.Model(&requestRow{}).Where("kind = ? AND signature = ?", string(kind), signature).Count(&n).Error; err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return ErrInactive
 	}
-	if res.RowsAffected > 0 {
+	var err error
+	if db.dialect == DialectPostgres {
+		// A rotation holds its family's lock until it commits, so that a
+		// revocation of the family also sees the tokens it inserts.
+		err = db.atomically(ctx, func(tx *gorm.DB) error {
+			var families []string
+			if err := tx.Model(&requestRow{}).Where("kind = ? AND signature = ?", string(kind), signature).
+				Limit(1).Pluck("request_id", &families).Error; err != nil {
+				return err
+			}
+			if err := db.lockFamilies(tx, families); err != nil {
+				return err
+			}
+			return deactivate(tx)
+		})
+	} else {
+		err = deactivate(db.conn(ctx))
+	}
+	if err != nil {
+		return wrap("deactivate request", err)
+	}
+	return nil
+}
+
+// lockFamilies serialises, on PostgreSQL, the changes to the token
+// families requestIDs until tx ends (advisory transaction locks, taken in
+// sorted order so that two callers never wait for each other in a cycle).
+// PostgreSQL's read committed lets a revocation that waited for a
+// rotation's row lock miss the rows the rotation inserted; with the family
+// locked first, the revocation's statements start after the rotation
+// committed and see them. SQLite needs none: a transaction holds the
+// database's write lock from BEGIN.
+func (db *DB) lockFamilies(tx *gorm.DB, requestIDs []string) error {
+	if db.dialect != DialectPostgres || len(requestIDs) == 0 {
 		return nil
 	}
-	var n int64
-	err := conn.Model(&requestRow{}).Where("kind = ? AND signature = ?", string(kind), signature).Count(&n).Error
-	switch {
-	case err != nil:
-		return wrap("deactivate request", err)
-	case n == 0:
-		return wrap("deactivate request", ErrNotFound)
-	default:
-		return wrap("deactivate request", ErrInactive)
+	ids := slices.Compact(slices.Sorted(slices.Values(requestIDs)))
+	for _, id := range ids {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "mcpauthz:family:"+id).Error; err != nil {
+			return fmt.Errorf("lock token family: %w", err)
+		}
 	}
+	return nil
+}
+
+// lockFamiliesWhere locks the families of the requests matching the
+// condition (see lockFamilies).
+func (db *DB) lockFamiliesWhere(tx *gorm.DB, query string, args ...any) error {
+	if db.dialect != DialectPostgres {
+		return nil
+	}
+	var families []string
+	if err := tx.Model(&requestRow{}).Distinct("request_id").Where(query, args...).Pluck("request_id", &families).Error; err != nil {
+		return err
+	}
+	return db.lockFamilies(tx, families)
 }
 
 // RevokeRequests revokes every request of that kind in the family
@@ -107,12 +166,23 @@ func (db *DB) DeactivateRequest(ctx context.Context, kind RequestKind, signature
 // later reuse is still recognised; requests of every other kind are
 // deleted. A family without such requests is not an error.
 func (db *DB) RevokeRequests(ctx context.Context, kind RequestKind, requestID string) error {
-	q := db.conn(ctx).Where("kind = ? AND request_id = ?", string(kind), requestID)
+	revoke := func(conn *gorm.DB) error {
+		q := conn.Where("kind = ? AND request_id = ?", string(kind), requestID)
+		if kind == KindRefresh {
+			return q.Model(&requestRow{}).Update("active", false).Error
+		}
+		return q.Delete(&requestRow{}).Error
+	}
 	var err error
-	if kind == KindRefresh {
-		err = q.Model(&requestRow{}).Update("active", false).Error
+	if db.dialect == DialectPostgres {
+		err = db.atomically(ctx, func(tx *gorm.DB) error {
+			if err := db.lockFamilies(tx, []string{requestID}); err != nil {
+				return err
+			}
+			return revoke(tx)
+		})
 	} else {
-		err = q.Delete(&requestRow{}).Error
+		err = revoke(db.conn(ctx))
 	}
 	if err != nil {
 		return wrap("revoke requests", err)

@@ -123,6 +123,9 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 		if err := tx.Where("user_id = ?", id).Delete(&consentRow{}).Error; err != nil {
 			return err
 		}
+		if err := db.lockFamiliesWhere(tx, "subject = ?", id); err != nil {
+			return err
+		}
 		if err := tx.Where("subject = ?", id).Delete(&requestRow{}).Error; err != nil {
 			return err
 		}
