@@ -892,3 +892,31 @@ func TestParallelRightPasswords(t *testing.T) {
 		}
 	}
 }
+
+// TestCodeReplayAfterCleanup: a replayed authorization code revokes the
+// tokens issued with it (RFC 6749 §4.1.2) also after the expired-row
+// cleanup ran past the code's own two-minute lifetime.
+func TestCodeReplayAfterCleanup(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	verifier, challenge := pkce()
+	loc := e.authorize(e.newBrowser(), e.authorizeURL(c, challenge, nil))
+	form := codeForm(c, loc.Query().Get("code"), verifier)
+	form.Set("resource", e.URL+"/mcp")
+	first := e.token(form, "", "")
+	if first.Status != http.StatusOK {
+		t.Fatal(first.Body)
+	}
+	if _, err := e.Store.DeleteExpired(t.Context(), time.Now().Add(5*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.token(form, "", ""); r.Status != http.StatusBadRequest || r.Error != "invalid_grant" {
+		t.Fatalf("replay: %d %v", r.Status, r.Body)
+	}
+	if e.active(first.Access) {
+		t.Error("the access token issued with the replayed code is still active")
+	}
+	if r := e.refresh(c, first.Refresh); r.Status == http.StatusOK {
+		t.Error("the refresh token issued with the replayed code still works")
+	}
+}

@@ -198,12 +198,18 @@ func (db *DB) Close() error {
 // DeleteExpired removes, in one transaction, the requests whose ExpiresAt
 // and the nonces whose expiry are before now, and returns how many rows
 // went. Inactive requests stay until they expire, so reuse of a rotated
-// refresh token is still recognised until then.
+// refresh token is still recognised until then; a consumed authorization
+// code stays, past its own expiry, while its family still has an access or
+// refresh token, so that a replay of the code revokes them (RFC 6749
+// §4.1.2) for as long as there is something to revoke.
 func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 	now = utc(now)
 	var n int64
 	err := db.atomically(ctx, func(tx *gorm.DB) error {
-		res := tx.Where("expires_at < ?", now).Delete(&requestRow{})
+		res := tx.Where("expires_at < ?", now).
+			Where("NOT (kind = ? AND active = ? AND EXISTS (SELECT 1 FROM requests t WHERE t.request_id = requests.request_id AND t.kind IN ?))",
+				string(KindAuthCode), false, []string{string(KindAccess), string(KindRefresh)}).
+			Delete(&requestRow{})
 		if res.Error != nil {
 			return res.Error
 		}

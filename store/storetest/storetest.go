@@ -1005,15 +1005,26 @@ func testDeleteExpired(t *testing.T, open func(t *testing.T) store.Store) {
 		expiredInactive := expiring(store.KindRefresh, "rotated-old", now.Add(-time.Second))
 		expiredInactive.Active = false
 		createRequest(t, s, expiredInactive)
+		// A consumed code past its expiry stays while its family has a
+		// token (a replay must revoke them), and goes with the last one.
+		consumed := expiring(store.KindAuthCode, "consumed", now.Add(-time.Hour))
+		consumed.RequestID, consumed.Active = "fam-c", false
+		createRequest(t, s, consumed)
+		famToken := expiring(store.KindRefresh, "fam-rt", now.Add(time.Hour))
+		famToken.RequestID = "fam-c"
+		createRequest(t, s, famToken)
+		orphan := expiring(store.KindAuthCode, "consumed-orphan", now.Add(-time.Hour))
+		orphan.RequestID, orphan.Active = "fam-o", false
+		createRequest(t, s, orphan)
 
 		n, err := s.DeleteExpired(ctx, now.In(elsewhere()))
 		must(t, "DeleteExpired", err)
-		if n != 3 {
-			t.Errorf("DeleteExpired = %d, want 3", n)
+		if n != 4 {
+			t.Errorf("DeleteExpired = %d, want 4", n)
 		}
 		wantRequests(t, s, map[string]bool{
-			"access/gone1": false, "code/gone2": false, "refresh/rotated-old": false,
-			"access/kept1": true, "access/kept2": true, "refresh/rotated": true,
+			"access/gone1": false, "code/gone2": false, "refresh/rotated-old": false, "code/consumed-orphan": false,
+			"access/kept1": true, "access/kept2": true, "refresh/rotated": true, "code/consumed": true, "refresh/fam-rt": true,
 		})
 		got, err := s.GetRequest(ctx, store.KindRefresh, "rotated")
 		wantErr(t, "GetRequest rotated", err, store.ErrInactive)
