@@ -53,6 +53,19 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, form u
 	if form.Has("client_assertion") && !form.Has("client_assertion_type") {
 		return nil, fosite.ErrInvalidRequest.WithHint("client_assertion needs client_assertion_type " + clientAssertionType + ".")
 	}
+	// One authentication method per request (RFC 6749 §2.3, OAuth 2.1
+	// §2.4): with HTTP Basic, no secret in the body, and a body client_id
+	// only if it names the same client. fosite reads only the header then
+	// and would ignore a conflicting body.
+	if user, _, ok := r.BasicAuth(); ok {
+		id, err := url.QueryUnescape(user)
+		switch {
+		case form.Has("client_secret"):
+			return nil, fosite.ErrInvalidRequest.WithHint("Use one client authentication method: HTTP Basic or client_secret in the body, not both.")
+		case err == nil && form.Has("client_id") && form.Get("client_id") != id:
+			return nil, fosite.ErrInvalidRequest.WithHint("The client_id in the body is not the client of the HTTP Basic credentials.")
+		}
+	}
 	c, err := s.provider.DefaultClientAuthenticationStrategy(ctx, r, form)
 	if err == nil {
 		return c, nil

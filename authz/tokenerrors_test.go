@@ -189,3 +189,33 @@ func TestRevokeRotatedRefreshToken(t *testing.T) {
 		}
 	}
 }
+
+// TestOneClientAuthenticationMethod: RFC 6749 §2.3 / OAuth 2.1 §2.4, one
+// method per request: HTTP Basic with a secret in the body as well, or
+// with a body client_id naming another client, is refused, never decided
+// by the header alone.
+func TestOneClientAuthenticationMethod(t *testing.T) {
+	e := newTestEnv(t)
+	svc, secret := e.addService(false, "client_credentials")
+	pub := e.registerPublic("http://127.0.0.1:7777/callback")
+	for _, tc := range []struct {
+		name       string
+		form       url.Values
+		user, pass string
+	}{
+		{"Basic and a different body secret", url.Values{"grant_type": {"client_credentials"}, "client_secret": {"not-the-secret"}}, svc, secret},
+		{"Basic and the same body secret", url.Values{"grant_type": {"client_credentials"}, "client_secret": {secret}}, svc, secret},
+		{"Basic and another body client_id", url.Values{"grant_type": {"client_credentials"}, "client_id": {"someone-else"}}, svc, secret},
+		{"public client: Basic without password and a body secret", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}, "client_secret": {"anything"}}, pub.ID, ""},
+	} {
+		status, _, body := e.postForm("/token", tc.form, tc.user, tc.pass)
+		if status != http.StatusBadRequest || body["error"] != "invalid_request" {
+			t.Errorf("%s: %d %v, want 400 invalid_request", tc.name, status, body)
+		}
+	}
+	// The same client_id in the body as in Basic is fine.
+	status, _, body := e.postForm("/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {svc}}, svc, secret)
+	if status != http.StatusOK {
+		t.Errorf("Basic and the same body client_id: %d %v", status, body)
+	}
+}
