@@ -116,7 +116,7 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 		if err := tx.Where("client_id = ?", id).Delete(&consentRow{}).Error; err != nil {
 			return err
 		}
-		if err := db.lockFamiliesWhere(tx, "client_id = ?", id); err != nil {
+		if err := db.lockExclusive(tx, lockClient+id); err != nil {
 			return err
 		}
 		return tx.Where("client_id = ?", id).Delete(&requestRow{}).Error

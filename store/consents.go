@@ -73,7 +73,7 @@ func (db *DB) RevokeConsent(ctx context.Context, userID, clientID string) error 
 		if err != nil {
 			return err
 		}
-		if err := db.lockFamiliesWhere(tx, "subject = ? AND client_id = ?", userID, clientID); err != nil {
+		if err := db.lockExclusive(tx, lockGrant+userID+"|"+clientID); err != nil {
 			return err
 		}
 		return tx.Where("subject = ? AND client_id = ?", userID, clientID).Delete(&requestRow{}).Error

@@ -96,3 +96,44 @@ func TestPostgresRevocationWaitsForRotation(t *testing.T) {
 		})
 	}
 }
+
+// TestPostgresCascadesWithManyFamilies: deleting a client, a user or a
+// consent takes one lock, not one per token family: a client with tens of
+// thousands of families can still be deleted (a lock per family ran out of
+// PostgreSQL's shared lock table).
+func TestPostgresCascadesWithManyFamilies(t *testing.T) {
+	db, err := store.Open(t.Context(), store.Config{DSN: storetest.PostgresSchema(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := t.Context()
+	if err := db.CreateUser(ctx, &store.User{ID: "u1", Name: "alice", PasswordHash: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateClient(ctx, &store.Client{ID: "c1", Name: "app", RedirectURIs: []string{"https://a.example/cb"},
+		GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"}, Scopes: []string{"docs:read"},
+		TokenEndpointAuthMethod: "none", Source: "dcr"}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	fill := func() {
+		err := db.Gorm(ctx).Exec(`INSERT INTO requests (kind, signature, request_id, client_id, subject, requested_at, expires_at, session, active, scopes, granted_scopes, audience, granted_audience, form, access_signature)
+			SELECT 'refresh', 'sig' || i, 'fam' || i, 'c1', 'u1', ?, ?, '{}', true, '', '', '', '', '', '' FROM generate_series(1, 25000) i`, now, now.Add(time.Hour)).Error
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fill()
+	if err := db.RevokeConsent(ctx, "u1", "c1"); err != nil {
+		t.Fatalf("RevokeConsent: %v", err)
+	}
+	fill()
+	if err := db.DeleteClient(ctx, "c1"); err != nil {
+		t.Fatalf("DeleteClient: %v", err)
+	}
+	var left int64
+	if err := db.Gorm(ctx).Raw("SELECT count(*) FROM requests").Scan(&left).Error; err != nil || left != 0 {
+		t.Errorf("%d requests left (%v)", left, err)
+	}
+}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -108,13 +107,15 @@ func (db *DB) DeactivateRequest(ctx context.Context, kind RequestKind, signature
 		// A rotation holds its family's lock until it commits, so that a
 		// revocation of the family also sees the tokens it inserts.
 		err = db.atomically(ctx, func(tx *gorm.DB) error {
-			var families []string
-			if err := tx.Model(&requestRow{}).Where("kind = ? AND signature = ?", string(kind), signature).
-				Limit(1).Pluck("request_id", &families).Error; err != nil {
+			var rows []requestRow
+			if err := tx.Select("request_id", "client_id", "subject").Where("kind = ? AND signature = ?", string(kind), signature).
+				Limit(1).Find(&rows).Error; err != nil {
 				return err
 			}
-			if err := db.lockFamilies(tx, families); err != nil {
-				return err
+			if len(rows) == 1 {
+				if err := db.lockForIssue(tx, rows[0].RequestID, rows[0].ClientID, rows[0].Subject); err != nil {
+					return err
+				}
 			}
 			return deactivate(tx)
 		})
@@ -127,38 +128,53 @@ func (db *DB) DeactivateRequest(ctx context.Context, kind RequestKind, signature
 	return nil
 }
 
-// lockFamilies serialises, on PostgreSQL, the changes to the token
-// families requestIDs until tx ends (advisory transaction locks, taken in
-// sorted order so that two callers never wait for each other in a cycle).
-// PostgreSQL's read committed lets a revocation that waited for a
-// rotation's row lock miss the rows the rotation inserted; with the family
-// locked first, the revocation's statements start after the rotation
-// committed and see them. SQLite needs none: a transaction holds the
-// database's write lock from BEGIN.
-func (db *DB) lockFamilies(tx *gorm.DB, requestIDs []string) error {
-	if db.dialect != DialectPostgres || len(requestIDs) == 0 {
+// Advisory locks (PostgreSQL) that order token issuance against
+// revocation. PostgreSQL's read committed lets a revocation that waited for
+// a rotation's row lock miss the rows the rotation then inserted; with a
+// lock taken first, the revocation's statements start after the rotation
+// committed and see them. Redeeming a code or rotating a refresh token
+// (DeactivateRequest, the step before new tokens are stored) takes its
+// grant's client, subject and client-and-subject locks shared and its
+// family's lock exclusively, in that order; revoking a family takes the
+// family's lock, revoking a consent the client-and-subject lock, deleting a
+// user or a client the subject's or the client's lock, each exclusively and
+// alone. One lock per operation, whatever the number of families: the
+// lock table stays small, and no two operations wait for each other in a
+// cycle. SQLite needs none: a transaction holds the write lock from BEGIN.
+const (
+	lockClient  = "mcpauthz:client:"
+	lockSubject = "mcpauthz:subject:"
+	lockGrant   = "mcpauthz:grant:"
+	lockFamily  = "mcpauthz:family:"
+)
+
+// lockForIssue takes, in tx, the locks of a code redemption or a refresh
+// rotation in the family requestID of clientID and subject.
+func (db *DB) lockForIssue(tx *gorm.DB, requestID, clientID, subject string) error {
+	if db.dialect != DialectPostgres {
 		return nil
 	}
-	ids := slices.Compact(slices.Sorted(slices.Values(requestIDs)))
-	for _, id := range ids {
-		if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "mcpauthz:family:"+id).Error; err != nil {
-			return fmt.Errorf("lock token family: %w", err)
-		}
+	err := tx.Exec("SELECT pg_advisory_xact_lock_shared(hashtextextended(?, 0)), pg_advisory_xact_lock_shared(hashtextextended(?, 0)), pg_advisory_xact_lock_shared(hashtextextended(?, 0))",
+		lockClient+clientID, lockSubject+subject, lockGrant+subject+"|"+clientID).Error
+	if err == nil {
+		err = tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", lockFamily+requestID).Error
+	}
+	if err != nil {
+		return fmt.Errorf("lock token grant: %w", err)
 	}
 	return nil
 }
 
-// lockFamiliesWhere locks the families of the requests matching the
-// condition (see lockFamilies).
-func (db *DB) lockFamiliesWhere(tx *gorm.DB, query string, args ...any) error {
+// lockExclusive takes, in tx, one exclusive lock of those above: key is
+// one of the prefixes followed by its ID.
+func (db *DB) lockExclusive(tx *gorm.DB, key string) error {
 	if db.dialect != DialectPostgres {
 		return nil
 	}
-	var families []string
-	if err := tx.Model(&requestRow{}).Distinct("request_id").Where(query, args...).Pluck("request_id", &families).Error; err != nil {
-		return err
+	if err := tx.Exec("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", key).Error; err != nil {
+		return fmt.Errorf("lock tokens: %w", err)
 	}
-	return db.lockFamilies(tx, families)
+	return nil
 }
 
 // RevokeRequests revokes every request of that kind in the family
@@ -176,7 +192,7 @@ func (db *DB) RevokeRequests(ctx context.Context, kind RequestKind, requestID st
 	var err error
 	if db.dialect == DialectPostgres {
 		err = db.atomically(ctx, func(tx *gorm.DB) error {
-			if err := db.lockFamilies(tx, []string{requestID}); err != nil {
+			if err := db.lockExclusive(tx, lockFamily+requestID); err != nil {
 				return err
 			}
 			return revoke(tx)

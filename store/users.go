@@ -123,7 +123,7 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 		if err := tx.Where("user_id = ?", id).Delete(&consentRow{}).Error; err != nil {
 			return err
 		}
-		if err := db.lockFamiliesWhere(tx, "subject = ?", id); err != nil {
+		if err := db.lockExclusive(tx, lockSubject+id); err != nil {
 			return err
 		}
 		if err := tx.Where("subject = ?", id).Delete(&requestRow{}).Error; err != nil {
