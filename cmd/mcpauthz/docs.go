@@ -114,6 +114,10 @@ type docRow struct {
 func (e *env) docsImport(ctx context.Context, st store.Store, paths []string, ownerName, rawOwnerID string, shareNames []string) error {
 	ownerID, visibility := "", store.VisibilityPublic
 	switch {
+	case rawOwnerID == "public":
+		// Public documents are imported under "public" (their source key):
+		// the owner's documents and the public ones would replace each other.
+		return usageError("--owner-id public is reserved for public documents (use --public)")
 	case rawOwnerID != "":
 		// A remote authorization server's user: no local account to look
 		// up; the ID is shown where a name would be.

@@ -121,3 +121,22 @@ func TestDocsImportAllOrNothing(t *testing.T) {
 		t.Errorf("documents stored by a failed import: %s", out)
 	}
 }
+
+// TestDocsImportOwnerIDPublicIsReserved: public documents are keyed under
+// "public"; an owner with that ID would take them over (and the reverse).
+func TestDocsImportOwnerIDPublicIsReserved(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "docs.db")
+	f := filepath.Join(dir, "notes.md")
+	os.WriteFile(f, []byte("# Handbook\n\npublic text"), 0o644)
+	if code, _, errs := cli(t, db, "", "docs", "import", f, "--public"); code != 0 {
+		t.Fatal(errs)
+	}
+	os.WriteFile(f, []byte("# Salaries\n\nsecret text"), 0o644)
+	if code, _, errs := cli(t, db, "", "docs", "import", f, "--owner-id", "public"); code != 2 || !strings.Contains(errs, "reserved") {
+		t.Errorf("--owner-id public: %d %q, want a usage error", code, errs)
+	}
+	if _, out, _ := cli(t, db, "", "docs", "list"); !strings.Contains(out, "Handbook") || strings.Contains(out, "Salaries") {
+		t.Errorf("the public document was replaced: %s", out)
+	}
+}
