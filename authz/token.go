@@ -27,8 +27,8 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		s.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
 		return
 	}
-	if k := repeatedParam(r.PostForm); k != "" {
-		s.writeTokenError(w, r, nil, fosite.ErrInvalidRequest.WithHintf("The parameter %q was sent more than once.", truncate(k, 50)))
+	if err := repeatedParam(r.PostForm); err != nil {
+		s.writeTokenError(w, r, nil, err)
 		return
 	}
 	switch gt := r.PostForm.Get("grant_type"); {
@@ -62,17 +62,17 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	s.provider.WriteAccessResponse(ctx, w, ar, resp)
 }
 
-// repeatedParam returns the first parameter of form sent more than once,
-// or "". RFC 6749 §3.1 and §3.2: parameters must not be repeated, and a
-// request that repeats one is invalid_request (§5.2); RFC 8707's resource
-// is the exception, it may be repeated.
-func repeatedParam(form url.Values) string {
+// repeatedParam is invalid_request naming the first parameter of form sent
+// more than once, or nil. RFC 6749 §3.1 and §3.2: parameters must not be
+// repeated, and a request that repeats one is invalid_request (§5.2);
+// RFC 8707's resource is the exception, it may be repeated.
+func repeatedParam(form url.Values) *fosite.RFC6749Error {
 	for k, v := range form {
 		if len(v) > 1 && k != "resource" {
-			return k
+			return fosite.ErrInvalidRequest.WithHintf("The parameter %q was sent more than once.", truncate(k, 50))
 		}
 	}
-	return ""
+	return nil
 }
 
 // tokenError maps an error from fosite's token pipeline to the RFC 6749
@@ -128,14 +128,13 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
 	var err error
-	switch perr := r.ParseForm(); {
-	case perr != nil:
+	if perr := r.ParseForm(); perr != nil {
 		err = fosite.ErrInvalidRequest.WithHint("The request body could not be read.")
-	case repeatedParam(r.PostForm) != "":
-		err = fosite.ErrInvalidRequest.WithHintf("The parameter %q was sent more than once.", truncate(repeatedParam(r.PostForm), 50))
-	case r.PostForm.Get("token") == "":
+	} else if rerr := repeatedParam(r.PostForm); rerr != nil {
+		err = rerr
+	} else if r.PostForm.Get("token") == "" {
 		err = fosite.ErrInvalidRequest.WithHint("The token parameter is missing.")
-	default:
+	} else {
 		err = s.provider.NewRevocationRequest(ctx, r)
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -265,7 +265,7 @@ func (fc FileConfig) masterKey(generate bool, warn func(string)) ([]byte, error)
 			// Where versions before 2026-11 kept it for this DSN.
 			path = legacy
 		}
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if !fileExists(path) {
 			if !generate {
 				return nil, fmt.Errorf("master_key: not set, and there is no development key at %s; give this command the master key the server uses (MCPAUTHZ_MASTER_KEY or master_key_file), or start `mcpauthz serve` once to generate the development key", path)
 			}
