@@ -104,8 +104,9 @@ func (db *DB) DeactivateRequest(ctx context.Context, kind RequestKind, signature
 	}
 	var err error
 	if db.dialect == DialectPostgres {
-		// A rotation holds its family's lock until it commits, so that a
-		// revocation of the family also sees the tokens it inserts.
+		// A code redemption or refresh rotation holds its grant's locks
+		// (lockForIssue) until it commits, so that a revocation also sees
+		// the tokens it inserts.
 		err = db.atomically(ctx, func(tx *gorm.DB) error {
 			var rows []requestRow
 			if err := tx.Select("request_id", "client_id", "subject").Where("kind = ? AND signature = ?", string(kind), signature).
