@@ -41,7 +41,8 @@ func (db *DB) GetClient(ctx context.Context, id string) (*Client, error) {
 		return nil, wrap("get client", ErrNotFound)
 	}
 	var row clientRow
-	err := db.pool(ctx).QueryRowContext(ctx, selectClient, id).Scan(&row.ID, &row.SecretHash, &row.Name,
+	pool, ctx := db.pool(ctx)
+	err := pool.QueryRowContext(ctx, selectClient, id).Scan(&row.ID, &row.SecretHash, &row.Name,
 		&row.RedirectURIs, &row.GrantTypes, &row.ResponseTypes, &row.Scopes, &row.TokenEndpointAuthMethod,
 		&row.Introspect, &row.Source, &row.RegistrationTokenHash, &row.Metadata, &row.CreatedAt, &row.UpdatedAt)
 	if err != nil {

@@ -257,13 +257,24 @@ func (db *DB) conn(ctx context.Context) *gorm.DB {
 	return db.gdb.WithContext(ctx)
 }
 
-// pool is the connection pool for a statement written out by hand: the
+// pool is the connection pool for a point statement written out by hand
+// (one row in or out, by key), and the context to run it with: the
 // transaction ctx carries, if any, else the database, both behind gorm's
 // prepared-statement cache. Hot paths use it where building the statement
 // with gorm would cost more than running it; $n placeholders bind by
 // position on SQLite and PostgreSQL alike.
-func (db *DB) pool(ctx context.Context) gorm.ConnPool {
-	return db.conn(ctx).Statement.ConnPool
+//
+// On SQLite the context returned cannot be cancelled. The driver runs every
+// statement, and every row step, on a goroutine of its own when the context
+// can be (so that it can interrupt SQLite), which costs more than a point
+// statement itself; such a statement takes microseconds, its wait for the
+// write lock is bounded by the busy timeout, and a file database's pool has
+// no connection limit to wait on, so there is nothing to cancel.
+func (db *DB) pool(ctx context.Context) (gorm.ConnPool, context.Context) {
+	if db.dialect == DialectSQLite {
+		ctx = context.WithoutCancel(ctx)
+	}
+	return db.conn(ctx).Statement.ConnPool, ctx
 }
 
 // atomically runs fn in a transaction of its own, or in a savepoint of the

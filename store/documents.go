@@ -225,7 +225,8 @@ func (db *DB) ViewDocument(ctx context.Context, id, viewerID string) (*DocumentV
 	stmt, args := viewDocument.bind(viewerID, []any{id})
 	var r documentRow
 	var ownerName string
-	err := db.pool(ctx).QueryRowContext(ctx, stmt, args...).Scan(&r.ID, &r.Title, &r.Body, &r.Format,
+	pool, ctx := db.pool(ctx)
+	err := pool.QueryRowContext(ctx, stmt, args...).Scan(&r.ID, &r.Title, &r.Body, &r.Format,
 		&r.OwnerID, &r.Visibility, &r.SourceKey, &r.CreatedAt, &r.UpdatedAt, &ownerName)
 	if err != nil {
 		return nil, wrap("view document", err)

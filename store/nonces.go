@@ -11,7 +11,8 @@ import (
 // UPDATE ... WHERE statement, so exactly one of any number of concurrent
 // callers, in any number of processes, succeeds.
 func (db *DB) UseNonce(ctx context.Context, key string, expiresAt time.Time) error {
-	res, err := db.pool(ctx).ExecContext(ctx, useNonce, key, utc(expiresAt), db.now())
+	pool, ctx := db.pool(ctx)
+	res, err := pool.ExecContext(ctx, useNonce, key, utc(expiresAt), db.now())
 	if err != nil {
 		return wrap("use nonce", err)
 	}

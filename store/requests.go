@@ -20,7 +20,8 @@ const insertRequest = `INSERT INTO requests (kind, signature, request_id, client
 // CreateRequest stores r; ErrConflict if (Kind, Signature) exists.
 func (db *DB) CreateRequest(ctx context.Context, r *Request) error {
 	w := requestToRow(r)
-	res, err := db.pool(ctx).ExecContext(ctx, insertRequest,
+	pool, ctx := db.pool(ctx)
+	res, err := pool.ExecContext(ctx, insertRequest,
 		w.Kind, w.Signature, w.RequestID, w.ClientID, w.Subject, w.RequestedAt, w.ExpiresAt,
 		w.Scopes, w.GrantedScopes, w.Audience, w.GrantedAudience, w.Form, w.Session,
 		w.Active, w.UsedAt, w.AccessSignature)
@@ -49,7 +50,8 @@ func (db *DB) GetRequest(ctx context.Context, kind RequestKind, signature string
 		return nil, wrap("get request", ErrNotFound)
 	}
 	var row requestRow
-	err := db.pool(ctx).QueryRowContext(ctx, selectRequest, string(kind), signature).Scan(&row.Kind,
+	pool, ctx := db.pool(ctx)
+	err := pool.QueryRowContext(ctx, selectRequest, string(kind), signature).Scan(&row.Kind,
 		&row.Signature, &row.RequestID, &row.ClientID, &row.Subject, &row.RequestedAt, &row.ExpiresAt,
 		&row.Scopes, &row.GrantedScopes, &row.Audience, &row.GrantedAudience, &row.Form, &row.Session,
 		&row.Active, &row.UsedAt, &row.AccessSignature)
