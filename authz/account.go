@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/mcpauthz/mcpauthz/store"
 )
@@ -26,11 +27,14 @@ func (s *Server) serveAccount(w http.ResponseWriter, r *http.Request) {
 	page := AccountPage{UserName: user.Name, Notice: noticeText(r.URL.Query().Get("notice"))}
 	for _, c := range consents {
 		app := AppView{ClientID: c.ClientID, ClientName: c.ClientID, Scopes: s.scopeViews(c.Scopes), GrantedAt: c.UpdatedAt}
+		// Where the person approved codes being sent: every such host,
+		// not just the client's first redirect URI's.
+		app.RedirectHost = strings.Join(redirectHosts(c.RedirectURIs), ", ")
 		if cl, err := s.client(ctx, c.ClientID); err == nil {
 			app.ClientName = clientDisplayName(cl)
 			app.ClientHost = cimdHost(cl)
-			if len(cl.RedirectURIs) > 0 {
-				app.RedirectHost = redirectHost(cl.RedirectURIs[0])
+			if app.RedirectHost == "" {
+				app.RedirectHost = strings.Join(redirectHosts(cl.RedirectURIs), ", ")
 			}
 		}
 		page.Apps = append(page.Apps, app)

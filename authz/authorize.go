@@ -303,13 +303,16 @@ func fositeAuthorizeErr(err error) *authorizeError {
 }
 
 // hasConsent reports whether the user already allowed this client every
-// requested scope for this resource.
+// requested scope for this resource, with codes sent to this redirect URI.
+// The consent screen names where the app sends the person back; a client
+// with several redirect URIs (or new ones, after an RFC 7592 update) must
+// not have a code sent silently to one the person never saw.
 func (s *Server) hasConsent(ctx context.Context, userID string, ar *authzRequest) bool {
 	c, err := s.store.GetConsent(ctx, userID, ar.Client.ID)
 	if err != nil {
 		return false
 	}
-	if c.Resource != ar.Resource {
+	if c.Resource != ar.Resource || !slices.Contains(c.RedirectURIs, consentRedirect(ar.RedirectURI)) {
 		return false
 	}
 	for _, sc := range ar.Scopes {
@@ -318,6 +321,16 @@ func (s *Server) hasConsent(ctx context.Context, userID string, ar *authzRequest
 		}
 	}
 	return true
+}
+
+// consentRedirect is the form in which a consent remembers a redirect URI:
+// the URI itself, or for a loopback redirect the URI without its port, which
+// a native app picks anew each time (RFC 8252 §7.3).
+func consentRedirect(uri string) string {
+	if key, ok := loopbackKey(uri); ok {
+		return key
+	}
+	return uri
 }
 
 func clientDisplayName(c *store.Client) string {

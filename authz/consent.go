@@ -137,10 +137,13 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	granted := slices.DeleteFunc(slices.Clone(ar.Scopes), func(s string) bool { return s == "offline_access" })
+	redirects := []string{consentRedirect(ar.RedirectURI)}
 	if prev, err := s.store.GetConsent(ctx, user.ID, ar.Client.ID); err == nil && prev.Resource == ar.Resource {
 		granted = dedupe(append(prev.Scopes, granted...))
+		redirects = dedupe(append(prev.RedirectURIs, redirects...))
 	}
-	if err := s.store.SaveConsent(ctx, &store.Consent{UserID: user.ID, ClientID: ar.Client.ID, Scopes: granted, Resource: ar.Resource}); err != nil {
+	c := &store.Consent{UserID: user.ID, ClientID: ar.Client.ID, Scopes: granted, Resource: ar.Resource, RedirectURIs: redirects}
+	if err := s.store.SaveConsent(ctx, c); err != nil {
 		s.authorizeFailed(w, r, ar, &authorizeError{Error: &Error{Code: codeServerError, Status: 500, Description: "The server could not record your approval.", Err: err}, Redirect: true})
 		return
 	}

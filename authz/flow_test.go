@@ -377,6 +377,76 @@ func TestConsentIsRememberedAndDenyReturnsAccessDenied(t *testing.T) {
 	}
 }
 
+// TestRememberedConsentIsForTheRedirectApproved: the consent screen names
+// where the app sends the person back, so a remembered consent covers only
+// the redirect URIs the person saw. A client registered with a second
+// redirect URI (or one added later by an RFC 7592 update) cannot have a
+// code sent there silently by a page that navigates the signed-in browser
+// to /authorize; a loopback redirect is remembered without its port.
+func TestRememberedConsentIsForTheRedirectApproved(t *testing.T) {
+	e := newTestEnv(t)
+	body := `{"client_name":"ChatGPT","redirect_uris":["https://chatgpt.com/connector/oauth/abc","https://evil.example/cb","http://127.0.0.1:7777/cb"],"token_endpoint_auth_method":"none"}`
+	resp, _ := http.Post(e.URL+"/register", "application/json", strings.NewReader(body))
+	var reg map[string]any
+	decodeJSON(t, resp, &reg)
+	id := reg["client_id"].(string)
+	good := testClient{ID: id, Redirect: "https://chatgpt.com/connector/oauth/abc"}
+	evil := testClient{ID: id, Redirect: "https://evil.example/cb"}
+	b := e.newBrowser()
+	b.login(e.URL, testUser, testPassword)
+	_, challenge := pkce()
+	if loc := e.authorize(b, e.authorizeURL(good, challenge, nil)); loc.Host != "chatgpt.com" || loc.Query().Get("code") == "" {
+		t.Fatalf("approved flow: %s", loc)
+	}
+	// The same redirect again: remembered.
+	if r, _ := b.get(e.authorizeURL(good, challenge, nil)); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("remembered consent: %d, want 303", r.StatusCode)
+	}
+	// Another registered redirect: the screen again, naming that host.
+	r, page := b.get(e.authorizeURL(evil, challenge, nil))
+	if r.StatusCode != http.StatusOK || !consentIDRE.MatchString(page) || !strings.Contains(page, `<p class="destination-host">evil.example</p>`) {
+		t.Fatalf("another redirect URI: %d %s, want the consent screen naming evil.example", r.StatusCode, r.Header.Get("Location"))
+	}
+	// prompt=none cannot send it there either.
+	r, _ = b.get(e.authorizeURL(evil, challenge, url.Values{"prompt": {"none"}}))
+	if loc, _ := url.Parse(r.Header.Get("Location")); loc == nil || loc.Query().Get("code") != "" || loc.Query().Get("error") != "consent_required" {
+		t.Errorf("prompt=none to another redirect URI: %d %s, want consent_required", r.StatusCode, r.Header.Get("Location"))
+	}
+
+	// A loopback redirect approved on one port is remembered on any.
+	loop := testClient{ID: id, Redirect: "http://127.0.0.1:7777/cb"}
+	e.authorize(b, e.authorizeURL(loop, challenge, nil))
+	loop.Redirect = "http://127.0.0.1:50123/cb"
+	if r, _ := b.get(e.authorizeURL(loop, challenge, nil)); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("loopback redirect on another port: %d, want 303 (remembered)", r.StatusCode)
+	}
+	// Both approvals are kept: the first is still remembered.
+	if r, _ := b.get(e.authorizeURL(good, challenge, nil)); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("first redirect after approving a second: %d, want 303", r.StatusCode)
+	}
+	_, account := b.get(e.URL + "/account")
+	if !strings.Contains(account, "chatgpt.com, 127.0.0.1") || strings.Contains(account, "evil.example") {
+		t.Errorf("account page does not list exactly the approved hosts: %.2000s", account)
+	}
+
+	// A redirect URI added by an RFC 7592 update is not covered either.
+	put := `{"client_id":"` + id + `","client_name":"ChatGPT","redirect_uris":["https://chatgpt.com/connector/oauth/abc","https://new.example/cb"],"token_endpoint_auth_method":"none"}`
+	req, _ := http.NewRequest(http.MethodPut, reg["registration_client_uri"].(string), strings.NewReader(put))
+	req.Header.Set("Authorization", "Bearer "+reg["registration_access_token"].(string))
+	req.Header.Set("Content-Type", "application/json")
+	pr, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Body.Close()
+	if pr.StatusCode != http.StatusOK {
+		t.Fatalf("PUT: %d", pr.StatusCode)
+	}
+	if r, _ := b.get(e.authorizeURL(testClient{ID: id, Redirect: "https://new.example/cb"}, challenge, nil)); r.StatusCode != http.StatusOK {
+		t.Errorf("redirect URI added by an update: %d %s, want the consent screen", r.StatusCode, r.Header.Get("Location"))
+	}
+}
+
 func TestTokenEndpointClientErrors(t *testing.T) {
 	e := newTestEnv(t)
 	c := e.registerPublic("http://127.0.0.1:7777/callback")

@@ -119,7 +119,7 @@ type AppView struct {
 	ClientID     string
 	ClientName   string
 	ClientHost   string // the verified host of a metadata-document client
-	RedirectHost string
+	RedirectHost string // the hosts the person approved codes being sent to, comma-separated
 	Scopes       []ScopeView
 	GrantedAt    time.Time
 }

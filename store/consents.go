@@ -22,7 +22,7 @@ func (db *DB) GetConsent(ctx context.Context, userID, clientID string) (*Consent
 }
 
 // SaveConsent creates the consent for (UserID, ClientID), or replaces the
-// Scopes, Resource and UpdatedAt of the one stored; a replaced consent keeps
+// Scopes, Resource, RedirectURIs and UpdatedAt of the one stored; a replaced consent keeps
 // its original CreatedAt. A zero CreatedAt or UpdatedAt is set to now, in c
 // too.
 func (db *DB) SaveConsent(ctx context.Context, c *Consent) error {
@@ -36,7 +36,7 @@ func (db *DB) SaveConsent(ctx context.Context, c *Consent) error {
 	row := consentToRow(c)
 	err := db.conn(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "user_id"}, {Name: "client_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"scopes", "resource", "updated_at"}),
+		DoUpdates: clause.AssignmentColumns([]string{"scopes", "resource", "redirect_uris", "updated_at"}),
 	}).Create(&row).Error
 	if err != nil {
 		return wrap("save consent", err)

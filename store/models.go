@@ -53,6 +53,9 @@ type consentRow struct {
 	Resource  string    `gorm:"column:resource;not null"`
 	CreatedAt time.Time `gorm:"column:created_at;not null;autoCreateTime:false"`
 	UpdatedAt time.Time `gorm:"column:updated_at;not null;autoUpdateTime:false"`
+	// RedirectURIs was added after the first release: consents stored
+	// before it have none, and so are asked again once.
+	RedirectURIs string `gorm:"column:redirect_uris;not null;default:'[]'"`
 }
 
 func (consentRow) TableName() string { return "consents" }
@@ -313,12 +316,13 @@ func (r *clientRow) record() (Client, error) {
 
 func consentToRow(c *Consent) consentRow {
 	return consentRow{
-		UserID:    c.UserID,
-		ClientID:  c.ClientID,
-		Scopes:    encodeList(c.Scopes),
-		Resource:  c.Resource,
-		CreatedAt: utc(c.CreatedAt),
-		UpdatedAt: utc(c.UpdatedAt),
+		UserID:       c.UserID,
+		ClientID:     c.ClientID,
+		Scopes:       encodeList(c.Scopes),
+		Resource:     c.Resource,
+		RedirectURIs: encodeList(c.RedirectURIs),
+		CreatedAt:    utc(c.CreatedAt),
+		UpdatedAt:    utc(c.UpdatedAt),
 	}
 }
 
@@ -327,13 +331,18 @@ func (r *consentRow) record() (Consent, error) {
 	if err != nil {
 		return Consent{}, err
 	}
+	redirects, err := decodeList("redirect_uris", r.RedirectURIs)
+	if err != nil {
+		return Consent{}, err
+	}
 	return Consent{
-		UserID:    r.UserID,
-		ClientID:  r.ClientID,
-		Scopes:    scopes,
-		Resource:  r.Resource,
-		CreatedAt: utcRead(r.CreatedAt),
-		UpdatedAt: utcRead(r.UpdatedAt),
+		UserID:       r.UserID,
+		ClientID:     r.ClientID,
+		Scopes:       scopes,
+		Resource:     r.Resource,
+		RedirectURIs: redirects,
+		CreatedAt:    utcRead(r.CreatedAt),
+		UpdatedAt:    utcRead(r.UpdatedAt),
 	}, nil
 }
 

@@ -74,12 +74,16 @@ type Client struct {
 // Consent records that a user allowed a client a set of scopes for a
 // resource, so that a reconnect asking for no more skips the consent screen.
 type Consent struct {
-	UserID    string
-	ClientID  string
-	Scopes    []string
-	Resource  string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	UserID   string
+	ClientID string
+	Scopes   []string
+	Resource string
+	// RedirectURIs are the redirect URIs the user saw and approved codes
+	// being sent to, in the form the caller compares them in; a request to
+	// send a code anywhere else is asked again.
+	RedirectURIs []string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // RequestKind says what a stored Request stands for.
@@ -253,7 +257,8 @@ type Clients interface {
 type Consents interface {
 	// GetConsent returns the consent of user for client, or ErrNotFound.
 	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
-	// SaveConsent creates or replaces the consent for (UserID, ClientID).
+	// SaveConsent creates or replaces the consent for (UserID, ClientID):
+	// its Scopes, Resource and RedirectURIs.
 	SaveConsent(ctx context.Context, c *Consent) error
 	// ListConsents returns the consents a user has given, newest first.
 	ListConsents(ctx context.Context, userID string) ([]Consent, error)

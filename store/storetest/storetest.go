@@ -156,6 +156,7 @@ func checkConsent(t *testing.T, got *store.Consent, want store.Consent) {
 	c.str("ClientID", got.ClientID, want.ClientID)
 	c.list("Scopes", got.Scopes, want.Scopes)
 	c.str("Resource", got.Resource, want.Resource)
+	c.list("RedirectURIs", got.RedirectURIs, want.RedirectURIs)
 	c.time("CreatedAt", got.CreatedAt, want.CreatedAt)
 	c.time("UpdatedAt", got.UpdatedAt, want.UpdatedAt)
 }
@@ -227,10 +228,11 @@ func consent(userID, clientID string) store.Consent {
 	return store.Consent{
 		UserID:    userID,
 		ClientID:  clientID,
-		Scopes:    []string{"read"},
-		Resource:  "https://mcp.example/mcp",
-		CreatedAt: at(0),
-		UpdatedAt: at(time.Hour),
+		Scopes:       []string{"read"},
+		Resource:     "https://mcp.example/mcp",
+		RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1/cb"},
+		CreatedAt:    at(0),
+		UpdatedAt:    at(time.Hour),
 	}
 }
 
@@ -636,7 +638,7 @@ func testConsents(t *testing.T, open func(t *testing.T) store.Store) {
 		checkConsent(t, got, c)
 
 		nilScopes := consent("u1", "c2")
-		nilScopes.Scopes, nilScopes.Resource = nil, ""
+		nilScopes.Scopes, nilScopes.Resource, nilScopes.RedirectURIs = nil, "", nil
 		saveConsent(t, s, nilScopes)
 		got, err = s.GetConsent(ctx, "u1", "c2")
 		must(t, "GetConsent nil scopes", err)
@@ -664,6 +666,7 @@ func testConsents(t *testing.T, open func(t *testing.T) store.Store) {
 		second := consent("u1", "c1")
 		second.Scopes = []string{"read", "write"}
 		second.Resource = "https://other.example/mcp"
+		second.RedirectURIs = []string{"https://other.example/cb"}
 		second.CreatedAt = at(5 * time.Hour)
 		second.UpdatedAt = at(5 * time.Hour)
 		saveConsent(t, s, second)
@@ -672,6 +675,7 @@ func testConsents(t *testing.T, open func(t *testing.T) store.Store) {
 		c := cmp{t, "Consent"}
 		c.list("Scopes", got.Scopes, second.Scopes)
 		c.str("Resource", got.Resource, second.Resource)
+		c.list("RedirectURIs", got.RedirectURIs, second.RedirectURIs)
 		c.time("UpdatedAt", got.UpdatedAt, second.UpdatedAt)
 		list, err := s.ListConsents(ctx, "u1")
 		must(t, "ListConsents", err)
