@@ -226,8 +226,8 @@ func client(id string) store.Client {
 
 func consent(userID, clientID string) store.Consent {
 	return store.Consent{
-		UserID:    userID,
-		ClientID:  clientID,
+		UserID:       userID,
+		ClientID:     clientID,
 		Scopes:       []string{"read"},
 		Resource:     "https://mcp.example/mcp",
 		RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1/cb"},
