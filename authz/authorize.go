@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"errors"
+	"html/template"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -29,10 +30,13 @@ type authzRequest struct {
 }
 
 // authorizeError is an authorization error; Redirect says whether it may be
-// sent to the client's redirect URI or must be shown to the person.
+// sent to the client's redirect URI or must be shown to the person. Decided
+// says the person has seen and answered the consent screen, which names
+// the redirect URI's host, so the error may be sent there at once.
 type authorizeError struct {
 	*Error
 	Redirect bool
+	Decided  bool
 }
 
 // fosite refuses a state shorter than minFositeState; stateStandIn takes
@@ -251,6 +255,16 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, ar *authzRequ
 // authorizeFailed answers an authorization error: to the client's redirect
 // URI with error, error_description, state and iss (RFC 6749 §4.1.2.1,
 // RFC 9207) when that is safe, and as an error page otherwise.
+//
+// A registered redirect URI is not enough to be sent to automatically:
+// anyone may register one (dynamic registration, metadata documents), and a
+// server that redirects every erroneous request there is an open redirector
+// on its own trusted domain (RFC 9700 §4.11.2: redirect automatically only
+// to a redirect URI the server trusts). Trusted are the redirect URIs of
+// clients the operator created, those the signed-in person approved for
+// this client before, and any once the person has answered the consent
+// screen for this request. Otherwise the person gets an error page with a
+// link that carries the same error to the app.
 func (s *Server) authorizeFailed(w http.ResponseWriter, r *http.Request, ar *authzRequest, e *authorizeError) {
 	if e.Err != nil || e.Status >= 500 {
 		s.log.ErrorContext(r.Context(), "authorization request failed", "error", e.Error, "cause", e.Err)
@@ -281,9 +295,43 @@ func (s *Server) authorizeFailed(w http.ResponseWriter, r *http.Request, ar *aut
 	v.Set("iss", s.cfg.Issuer)
 	u.RawQuery = v.Encode()
 	u.Fragment = ""
+	if !e.Decided && !s.redirectTrusted(r, ar) {
+		status := e.Status
+		if status < 400 {
+			status = http.StatusBadRequest
+		}
+		s.pages.Error(w, ErrorPage{
+			Title:   "This sign-in request cannot continue",
+			Message: clientDisplayName(ar.Client) + " sent a request this server cannot accept: " + e.Description,
+			Status:  status,
+			// The URI is a registered redirect URI (no script or data
+			// scheme: MatchRedirectURI) with our parameters added; it may
+			// be a private-use scheme (cursor://...), which html/template
+			// would otherwise blank out.
+			ReturnURL:  template.URL(u.String()),
+			ReturnHost: redirectHost(ar.RedirectURI),
+		})
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Location", u.String())
 	w.WriteHeader(http.StatusSeeOther)
+}
+
+// redirectTrusted reports whether an error for ar may be sent to its
+// redirect URI without the person's click (see authorizeFailed): the client
+// was created by the operator, or the signed-in person approved this
+// redirect URI for this client before.
+func (s *Server) redirectTrusted(r *http.Request, ar *authzRequest) bool {
+	if ar.Client.Source == ClientSourceCLI {
+		return true
+	}
+	user := s.currentUser(r.Context(), s.session(r))
+	if user == nil {
+		return false
+	}
+	c, err := s.store.GetConsent(r.Context(), user.ID, ar.Client.ID)
+	return err == nil && slices.Contains(c.RedirectURIs, consentRedirect(ar.RedirectURI))
 }
 
 func redirectErr(code, description string) *authorizeError {

@@ -20,10 +20,18 @@ import (
 	"github.com/mcpauthz/mcpauthz/store"
 )
 
-// ClientSourceCIMD is the store.Client.Source of a client described by a
-// Client ID Metadata Document. Such a client is never stored: it exists
-// as long as its document does.
-const ClientSourceCIMD = "cimd"
+// The values of store.Client.Source.
+const (
+	// ClientSourceCLI is a client the operator created (mcpauthz client
+	// add).
+	ClientSourceCLI = "cli"
+	// ClientSourceDCR is a client that registered itself (RFC 7591).
+	ClientSourceDCR = "dcr"
+	// ClientSourceCIMD is a client described by a Client ID Metadata
+	// Document. Such a client is never stored: it exists as long as its
+	// document does.
+	ClientSourceCIMD = "cimd"
+)
 
 // isURLClientID reports whether id is in the form of a URL. Such a
 // client_id never names a stored client (the server generates those), so

@@ -62,7 +62,7 @@ func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, sess *sessio
 		Resource:     ar.Resource,
 		ConsentID:    id,
 		UserName:     user.Name,
-		Unverified:   ar.Client.Source != "cli" && ar.Client.Source != ClientSourceCIMD,
+		Unverified:   ar.Client.Source != ClientSourceCLI && ar.Client.Source != ClientSourceCIMD,
 		ClientHost:   cimdHost(ar.Client),
 		Verified:     ar.Client.Source == ClientSourceCIMD,
 		LogoURI:      cimdLogo(ar.Client),
@@ -118,14 +118,14 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	ar, aerr := s.checkAuthorize(ctx, q)
 	if aerr != nil {
-		s.authorizeFailed(w, r, ar, aerr)
+		s.consentFailed(w, r, ar, aerr)
 		return
 	}
 	switch r.PostForm.Get("decision") {
 	case "allow":
 	case "deny":
 		s.log.InfoContext(ctx, "consent denied", "client_id", ar.Client.ID, "user", user.Name)
-		s.authorizeFailed(w, r, ar, redirectErr(codeAccessDenied, "The user denied access."))
+		s.consentFailed(w, r, ar, redirectErr(codeAccessDenied, "The user denied access."))
 		return
 	default:
 		s.pages.Error(w, ErrorPage{Title: "Bad request", Message: "Choose Allow or Deny.", Status: http.StatusBadRequest})
@@ -133,7 +133,7 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	far, err := s.fositeAuthorize(r, ar)
 	if err != nil {
-		s.authorizeFailed(w, r, ar, fositeAuthorizeErr(err))
+		s.consentFailed(w, r, ar, fositeAuthorizeErr(err))
 		return
 	}
 	granted := slices.DeleteFunc(slices.Clone(ar.Scopes), func(s string) bool { return s == "offline_access" })
@@ -144,11 +144,18 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &store.Consent{UserID: user.ID, ClientID: ar.Client.ID, Scopes: granted, Resource: ar.Resource, RedirectURIs: redirects}
 	if err := s.store.SaveConsent(ctx, c); err != nil {
-		s.authorizeFailed(w, r, ar, &authorizeError{Error: &Error{Code: codeServerError, Status: 500, Description: "The server could not record your approval.", Err: err}, Redirect: true})
+		s.consentFailed(w, r, ar, &authorizeError{Error: &Error{Code: codeServerError, Status: 500, Description: "The server could not record your approval.", Err: err}, Redirect: true})
 		return
 	}
 	s.log.InfoContext(ctx, "consent granted", "client_id", ar.Client.ID, "user", user.Name)
 	s.issueCode(w, r, ar, far, user)
+}
+
+// consentFailed is authorizeFailed for the answer to a consent screen: the
+// person saw there the host the error goes to, and sent it.
+func (s *Server) consentFailed(w http.ResponseWriter, r *http.Request, ar *authzRequest, e *authorizeError) {
+	e.Decided = true
+	s.authorizeFailed(w, r, ar, e)
 }
 
 // scopeViews describes scopes in plain words for a page.

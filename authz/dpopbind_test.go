@@ -152,9 +152,9 @@ func TestDPoPJKTBindsTheCode(t *testing.T) {
 		}
 	}
 	_, challenge := pkce()
-	resp, _ := e.newBrowser().get(e.authorizeURL(c, challenge, url.Values{"dpop_jkt": {"short"}}))
-	if loc, _ := url.Parse(resp.Header.Get("Location")); loc == nil || loc.Query().Get("error") != "invalid_request" {
-		t.Errorf("malformed dpop_jkt: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	resp, body := e.newBrowser().get(e.authorizeURL(c, challenge, url.Values{"dpop_jkt": {"short"}}))
+	if loc, _ := authorizeErrorTo(t, resp, body); loc.Query().Get("error") != "invalid_request" {
+		t.Errorf("malformed dpop_jkt: %d %s", resp.StatusCode, loc)
 	}
 }
 

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -224,6 +226,101 @@ func TestRevokingRefreshTokenRevokesFamily(t *testing.T) {
 	}
 }
 
+// authorizeErrorTo returns where an authorization error for the client
+// leads: the Location of a redirect (redirected true), or the "Return to"
+// link of the error page shown instead. It fails t if there is neither.
+func authorizeErrorTo(t *testing.T, resp *http.Response, body string) (loc *url.URL, redirected bool) {
+	t.Helper()
+	if resp.StatusCode == http.StatusSeeOther {
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return loc, true
+	}
+	m := regexp.MustCompile(`id="return-to-app" href="([^"]+)"`).FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusBadRequest || m == nil {
+		t.Fatalf("status %d, want a 303 to the client or a 400 page linking to it: %.600s", resp.StatusCode, body)
+	}
+	loc, err := url.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc, false
+}
+
+// TestAuthorizeErrorsRedirectOnlyWhereTrusted: an erroneous request is sent
+// back to the redirect URI at once only when the server trusts it — the
+// operator created the client, or the signed-in person approved that
+// redirect URI before. A redirect URI anyone could register gets a page
+// with a link instead, so the issuer's domain is no open redirector
+// (RFC 9700 §4.11.2). Denying on the consent screen, which named the
+// host, redirects at once.
+func TestAuthorizeErrorsRedirectOnlyWhereTrusted(t *testing.T) {
+	e := newTestEnv(t)
+	_, challenge := pkce()
+	bad := url.Values{"scope": {"docs:read admin"}}
+
+	// Anyone's: a page with a link, before and after signing in.
+	evil := e.registerPublic("https://evil.example/land")
+	b := e.newBrowser()
+	resp, body := b.get(e.authorizeURL(evil, challenge, bad))
+	if loc, redirected := authorizeErrorTo(t, resp, body); redirected || loc.Host != "evil.example" || loc.Query().Get("error") != "invalid_scope" {
+		t.Errorf("self-registered client, nobody signed in: redirected %v to %s; want a page linking to evil.example with invalid_scope", redirected, loc)
+	}
+	if !strings.Contains(body, "Return to evil.example") {
+		t.Errorf("the page does not say where the link leads: %.1500s", body)
+	}
+	b.login(e.URL, testUser, testPassword)
+	resp, body = b.get(e.authorizeURL(evil, challenge, bad))
+	if _, redirected := authorizeErrorTo(t, resp, body); redirected {
+		t.Error("self-registered client never approved: redirected at once")
+	}
+	// A private-use scheme survives in the link (html/template would
+	// blank it out as unsafe).
+	app := e.registerPublic("cursor://anysphere.cursor-mcp/oauth/callback")
+	resp, body = b.get(e.authorizeURL(app, challenge, bad))
+	if loc, _ := authorizeErrorTo(t, resp, body); loc.Scheme != "cursor" || loc.Query().Get("error") != "invalid_scope" {
+		t.Errorf("private-use scheme: link to %s", loc)
+	}
+
+	// Approved by this person: redirected at once.
+	e.authorize(b, e.authorizeURL(evil, challenge, nil))
+	resp, body = b.get(e.authorizeURL(evil, challenge, bad))
+	if loc, redirected := authorizeErrorTo(t, resp, body); !redirected || loc.Query().Get("error") != "invalid_scope" {
+		t.Errorf("approved redirect URI: redirected %v to %s, want a 303 with invalid_scope", redirected, loc)
+	}
+	// ... but not for someone else, or nobody.
+	resp, body = e.newBrowser().get(e.authorizeURL(evil, challenge, bad))
+	if _, redirected := authorizeErrorTo(t, resp, body); redirected {
+		t.Error("approved by someone else, nobody signed in: redirected at once")
+	}
+
+	// Created by the operator: redirected at once, signed in or not.
+	op := &store.Client{ID: "operator-app", Name: "Operator's app", RedirectURIs: []string{"https://app.example/cb"},
+		GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"}, Scopes: []string{"docs:read"},
+		TokenEndpointAuthMethod: "none", Source: ClientSourceCLI}
+	if err := e.Store.CreateClient(t.Context(), op); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = e.newBrowser().get(e.authorizeURL(testClient{ID: op.ID, Redirect: "https://app.example/cb"}, challenge, bad))
+	if loc, redirected := authorizeErrorTo(t, resp, body); !redirected || loc.Host != "app.example" {
+		t.Errorf("operator's client: redirected %v to %s, want a 303", redirected, loc)
+	}
+
+	// Deny on the consent screen: redirected at once.
+	other := e.registerPublic("https://other.example/cb")
+	_, page := b.get(e.authorizeURL(other, challenge, nil))
+	m := consentIDRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("no consent screen")
+	}
+	resp, body = b.post(e.URL+"/consent", url.Values{"consent_id": {m[1]}, "decision": {"deny"}})
+	if loc, redirected := authorizeErrorTo(t, resp, body); !redirected || loc.Query().Get("error") != "access_denied" {
+		t.Errorf("deny: redirected %v to %s, want a 303 with access_denied", redirected, loc)
+	}
+}
+
 func TestAuthorizeRejectsBeforeLogin(t *testing.T) {
 	e := newTestEnv(t)
 	c := e.registerPublic("http://127.0.0.1:7777/callback")
@@ -244,17 +341,20 @@ func TestAuthorizeRejectsBeforeLogin(t *testing.T) {
 	}
 	for _, tc := range redirecting {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, _ := e.newBrowser().get(e.authorizeURL(c, challenge, tc.extra))
-			if resp.StatusCode != http.StatusSeeOther {
-				t.Fatalf("status %d, want 303 to the client", resp.StatusCode)
+			resp, body := e.newBrowser().get(e.authorizeURL(c, challenge, tc.extra))
+			loc, redirected := authorizeErrorTo(t, resp, body)
+			if redirected {
+				t.Errorf("redirected at once to a self-registered client's redirect URI; want a page with a link (RFC 9700 §4.11.2)")
 			}
-			loc, _ := url.Parse(resp.Header.Get("Location"))
+			if strings.Contains(body, `name="password"`) {
+				t.Error("shows the login form for a request that can only fail")
+			}
 			q := loc.Query()
 			if q.Get("error") != tc.code || q.Get("state") != "state-123456" || q.Get("iss") != e.URL {
-				t.Errorf("redirect %s; want error=%s with state and iss", loc, tc.code)
+				t.Errorf("error for the client %s; want error=%s with state and iss", loc, tc.code)
 			}
 			if !strings.HasPrefix(loc.String(), "http://127.0.0.1:7777/callback?") {
-				t.Errorf("redirected to %s", loc)
+				t.Errorf("error for the client goes to %s", loc)
 			}
 		})
 	}
@@ -408,9 +508,9 @@ func TestRememberedConsentIsForTheRedirectApproved(t *testing.T) {
 		t.Fatalf("another redirect URI: %d %s, want the consent screen naming evil.example", r.StatusCode, r.Header.Get("Location"))
 	}
 	// prompt=none cannot send it there either.
-	r, _ = b.get(e.authorizeURL(evil, challenge, url.Values{"prompt": {"none"}}))
-	if loc, _ := url.Parse(r.Header.Get("Location")); loc == nil || loc.Query().Get("code") != "" || loc.Query().Get("error") != "consent_required" {
-		t.Errorf("prompt=none to another redirect URI: %d %s, want consent_required", r.StatusCode, r.Header.Get("Location"))
+	r, page = b.get(e.authorizeURL(evil, challenge, url.Values{"prompt": {"none"}}))
+	if loc, redirected := authorizeErrorTo(t, r, page); redirected || loc.Query().Get("code") != "" || loc.Query().Get("error") != "consent_required" {
+		t.Errorf("prompt=none to another redirect URI: redirected %v to %s, want a page linking with consent_required", redirected, loc)
 	}
 
 	// A loopback redirect approved on one port is remembered on any.
@@ -751,9 +851,9 @@ func TestLongAuthorizationRequest(t *testing.T) {
 			if resp.StatusCode != http.StatusSeeOther || loc.Query().Get("code") == "" || loc.Query().Get("state") != state {
 				t.Errorf("state of %d bytes: consent answered %d, %.200s", n, resp.StatusCode, resp.Header.Get("Location"))
 			}
-		case resp.StatusCode == http.StatusSeeOther:
+		case resp.StatusCode == http.StatusSeeOther || resp.StatusCode == http.StatusBadRequest:
 			refused++
-			loc, _ := url.Parse(resp.Header.Get("Location"))
+			loc, _ := authorizeErrorTo(t, resp, body)
 			q := loc.Query()
 			if q.Get("error") != codeInvalidRequest || !strings.Contains(q.Get("error_description"), "too large") || q.Get("state") != state {
 				t.Errorf("state of %d bytes: redirect %.300s, want invalid_request (too large) with the state", n, resp.Header.Get("Location"))

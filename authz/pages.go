@@ -73,6 +73,11 @@ type ScopeView struct {
 type ErrorPage struct {
 	Title, Message string
 	Status         int
+	// ReturnURL, when set, is a link that takes the error back to the app
+	// (an authorization error for a redirect URI not trusted enough to be
+	// sent to without the person's click); ReturnHost names where it leads.
+	ReturnURL  template.URL
+	ReturnHost string
 }
 
 // HomePage is the data of the landing page.

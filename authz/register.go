@@ -135,7 +135,7 @@ func (g *registrar) serveRegister(w http.ResponseWriter, r *http.Request) {
 func (g *registrar) register(ctx context.Context, md *ClientMetadata) (c *store.Client, secret, regToken string, err error) {
 	regToken = randomToken(32)
 	c = &store.Client{
-		Source:                "dcr",
+		Source:                ClientSourceDCR,
 		RegistrationTokenHash: g.hasher.Sum([]byte(regToken)),
 	}
 	md.ApplyTo(c)

@@ -185,7 +185,7 @@ func (e *env) clientAdd(ctx context.Context, cf *commonFlags, sp clientSpec) err
 	}
 	c := &store.Client{
 		ID: newID(), Name: sp.name, RedirectURIs: sp.redirects, GrantTypes: grants,
-		Scopes: scopes, Introspect: sp.introspect, Source: "cli", TokenEndpointAuthMethod: "none",
+		Scopes: scopes, Introspect: sp.introspect, Source: authz.ClientSourceCLI, TokenEndpointAuthMethod: "none",
 	}
 	if slices.Contains(grants, "authorization_code") {
 		c.ResponseTypes = []string{"code"}
