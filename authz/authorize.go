@@ -57,7 +57,9 @@ func (s *Server) checkAuthorize(ctx context.Context, q url.Values) (*authzReques
 	page := func(format string, args ...any) *authorizeError {
 		return &authorizeError{Error: newError(http.StatusBadRequest, codeInvalidRequest, format, args...)}
 	}
-	for _, k := range []string{"client_id", "redirect_uri", "response_type", "state", "scope", "code_challenge", "code_challenge_method", "response_mode", "prompt"} {
+	// A repeated client_id or redirect_uri leaves no redirect URI to
+	// trust; other repeated parameters are redirected below.
+	for _, k := range []string{"client_id", "redirect_uri"} {
 		if len(q[k]) > 1 {
 			return nil, page("The parameter %s was sent more than once.", k)
 		}
@@ -84,7 +86,10 @@ func (s *Server) checkAuthorize(ctx context.Context, q url.Values) (*authzReques
 		return nil, page("The redirect_uri is not registered for this application.")
 	}
 
-	ar := &authzRequest{Client: client, RedirectURI: redirect, State: q.Get("state"), Query: url.Values{}}
+	ar := &authzRequest{Client: client, RedirectURI: redirect, Query: url.Values{}}
+	if len(q["state"]) == 1 { // a repeated state is not echoed: which one?
+		ar.State = q.Get("state")
+	}
 	// The query is kept as the client sent it: a redirect_uri it left out
 	// (one is registered) stays out, so that the token request need not
 	// carry one either (RFC 6749 §4.1.3, OAuth 2.1 §4.1.3).
@@ -95,8 +100,23 @@ func (s *Server) checkAuthorize(ctx context.Context, q url.Values) (*authzReques
 		return ar, &authorizeError{Error: newError(status, code, format, args...), Redirect: true}
 	}
 
-	if rt := q.Get("response_type"); rt != "code" {
+	for _, k := range []string{"response_type", "state", "scope", "code_challenge", "code_challenge_method", "response_mode", "prompt"} {
+		if len(q[k]) > 1 {
+			return fail(http.StatusBadRequest, codeInvalidRequest, "The parameter %s was sent more than once.", k)
+		}
+	}
+	// The whole request must fit in the session while the person signs in
+	// and decides (maxPendingQuery): refused now, not after the password.
+	if len(q.Encode()) > maxPendingQuery {
+		return fail(http.StatusBadRequest, codeInvalidRequest, "The authorization request is too large.")
+	}
+	switch rt := q.Get("response_type"); {
+	case rt == "":
+		return fail(http.StatusBadRequest, codeInvalidRequest, "The request has no response_type; send response_type=code.")
+	case rt != "code":
 		return fail(http.StatusBadRequest, "unsupported_response_type", "Only response_type=code is supported.")
+	case !slices.Contains(client.ResponseTypes, "code") || !slices.Contains(client.GrantTypes, "authorization_code"):
+		return fail(http.StatusBadRequest, "unauthorized_client", "This application is not registered for the authorization code flow.")
 	}
 	if rm := q.Get("response_mode"); rm != "" && rm != "query" {
 		return fail(http.StatusBadRequest, codeInvalidRequest, "Only response_mode=query is supported.")
@@ -202,7 +222,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 			back.Del("prompt")
 		}
 		s.pages.Login(w, http.StatusOK, LoginPage{
-			ClientName:   clientDisplayName(ar.Client),
+			ClientName:   clientName(ar.Client),
 			ClientHost:   cimdHost(ar.Client),
 			RedirectHost: redirectHost(ar.RedirectURI),
 			Return:       "/authorize?" + back.Encode(),
@@ -381,9 +401,20 @@ func consentRedirect(uri string) string {
 	return uri
 }
 
+// clientName is the name a client gave itself, or "" if it gave none (a
+// client registered without client_name is stored as unnamedClientName,
+// which is ours, not the app's).
+func clientName(c *store.Client) string {
+	if c.Name == unnamedClientName {
+		return ""
+	}
+	return c.Name
+}
+
+// clientDisplayName is clientName, or words saying the app has no name.
 func clientDisplayName(c *store.Client) string {
-	if c.Name != "" {
-		return c.Name
+	if n := clientName(c); n != "" {
+		return n
 	}
 	return "An unnamed application"
 }

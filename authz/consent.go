@@ -56,17 +56,18 @@ func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, sess *sessio
 		return
 	}
 	s.pages.Consent(w, ConsentPage{
-		ClientName:   clientDisplayName(ar.Client),
-		ClientID:     ar.Client.ID,
-		RedirectHost: redirectHost(ar.RedirectURI),
-		Resource:     ar.Resource,
-		ConsentID:    id,
-		UserName:     user.Name,
-		Unverified:   ar.Client.Source != ClientSourceCLI && ar.Client.Source != ClientSourceCIMD,
-		ClientHost:   cimdHost(ar.Client),
-		Verified:     ar.Client.Source == ClientSourceCIMD,
-		LogoURI:      cimdLogo(ar.Client),
-		Scopes:       s.scopeViews(ar.Scopes),
+		ClientName:    clientName(ar.Client),
+		ClientID:      ar.Client.ID,
+		RedirectHost:  redirectHost(ar.RedirectURI),
+		RedirectIsApp: !isWebRedirect(ar.RedirectURI),
+		Resource:      ar.Resource,
+		ConsentID:     id,
+		UserName:      user.Name,
+		Unverified:    ar.Client.Source != ClientSourceCLI && ar.Client.Source != ClientSourceCIMD,
+		ClientHost:    cimdHost(ar.Client),
+		Verified:      ar.Client.Source == ClientSourceCIMD,
+		LogoURI:       cimdLogo(ar.Client),
+		Scopes:        s.scopeViews(ar.Scopes),
 	})
 }
 

@@ -321,6 +321,92 @@ func TestAuthorizeErrorsRedirectOnlyWhereTrusted(t *testing.T) {
 	}
 }
 
+// TestAuthorizeRequestProblemsBeforeSignIn: requests that can only fail
+// fail before the sign-in form, as the redirectable error RFC 6749
+// §4.1.2.1 names, not as a page that strands the client or a form that
+// strands the person.
+func TestAuthorizeRequestProblemsBeforeSignIn(t *testing.T) {
+	e := newTestEnv(t)
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	_, challenge := pkce()
+	body := `{"client_name":"Batch","redirect_uris":["http://127.0.0.1:7777/cb"],"grant_types":["client_credentials"],"token_endpoint_auth_method":"client_secret_basic"}`
+	resp, err := http.Post(e.URL+"/register", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg map[string]any
+	decodeJSON(t, resp, &reg)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("register a client_credentials client: %d %v", resp.StatusCode, reg)
+	}
+	batch := testClient{ID: reg["client_id"].(string), Redirect: "http://127.0.0.1:7777/cb"}
+
+	base, err := url.Parse(e.authorizeURL(c, challenge, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	with := func(edit func(q url.Values)) string {
+		q := base.Query()
+		edit(q)
+		u := *base
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	tests := []struct {
+		name, url, code, desc string
+		state                 bool // the state is echoed
+	}{
+		{"client_credentials only", e.authorizeURL(batch, challenge, nil), "unauthorized_client", "authorization code flow", true},
+		{"state too long to keep", e.authorizeURL(c, challenge, url.Values{"state": {strings.Repeat("s", 5000)}}), "invalid_request", "too large", true},
+		{"state twice", with(func(q url.Values) { q["state"] = []string{"a", "b"} }), "invalid_request", "state was sent more than once", false},
+		{"code_challenge twice", with(func(q url.Values) { q.Add("code_challenge", challenge) }), "invalid_request", "code_challenge was sent more than once", true},
+		{"no response_type", with(func(q url.Values) { q.Del("response_type") }), "invalid_request", "no response_type", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, page := e.newBrowser().get(tt.url)
+			if strings.Contains(page, `name="password"`) {
+				t.Fatal("shows the sign-in form for a request that can only fail")
+			}
+			loc, _ := authorizeErrorTo(t, resp, page)
+			q := loc.Query()
+			if q.Get("error") != tt.code || !strings.Contains(q.Get("error_description"), tt.desc) || q.Get("iss") != e.URL {
+				t.Errorf("error for the client: %s; want %s (%q) with iss", loc, tt.code, tt.desc)
+			}
+			if got := q.Has("state"); got != tt.state {
+				t.Errorf("state echoed: %v, want %v (%s)", got, tt.state, loc)
+			}
+		})
+	}
+}
+
+// TestConsentScreenSaysWhatItKnows: an app that registered no name is not
+// blamed for choosing ours ("Unnamed client"), and a private-use scheme
+// redirect ("chatgpt.com:/cb") is shown as an app on the device, not as
+// the web site it looks like.
+func TestConsentScreenSaysWhatItKnows(t *testing.T) {
+	e := newTestEnv(t)
+	b := e.newBrowser()
+	b.login(e.URL, testUser, testPassword)
+	_, challenge := pkce()
+	register := func(body string) string {
+		resp, _ := http.Post(e.URL+"/register", "application/json", strings.NewReader(body))
+		var reg map[string]any
+		decodeJSON(t, resp, &reg)
+		return reg["client_id"].(string)
+	}
+	id := register(`{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"none"}`)
+	_, page := b.get(e.authorizeURL(testClient{ID: id, Redirect: "https://app.example/cb"}, challenge, nil))
+	if !strings.Contains(page, "An app wants access") || strings.Contains(page, "Unnamed client") || strings.Contains(page, "chosen by the app itself") {
+		t.Errorf("consent screen of a client without a name: %.2500s", page)
+	}
+	id = register(`{"client_name":"ChatGPT","redirect_uris":["chatgpt.com:/connector/oauth"],"token_endpoint_auth_method":"none"}`)
+	_, page = b.get(e.authorizeURL(testClient{ID: id, Redirect: "chatgpt.com:/connector/oauth"}, challenge, nil))
+	if !strings.Contains(page, `<p class="destination-host">an app on this device</p>`) || !strings.Contains(page, `<code class="destination-scheme">chatgpt.com:</code>`) {
+		t.Errorf("consent screen of a private-use scheme redirect: %.2500s", page)
+	}
+}
+
 func TestAuthorizeRejectsBeforeLogin(t *testing.T) {
 	e := newTestEnv(t)
 	c := e.registerPublic("http://127.0.0.1:7777/callback")

@@ -65,7 +65,7 @@ func (s *Server) loginContext(ctx context.Context, ret string) LoginPage {
 	if err != nil {
 		return lp
 	}
-	lp.ClientName = clientDisplayName(c)
+	lp.ClientName = clientName(c)
 	lp.ClientHost = cimdHost(c)
 	if ru := q.Get("redirect_uri"); ru != "" && MatchRedirectURI(c.RedirectURIs, ru) {
 		lp.RedirectHost = redirectHost(ru)

@@ -47,9 +47,13 @@ type ConsentPage struct {
 	ClientName   string
 	ClientID     string
 	RedirectHost string // where the user is sent after deciding; shown prominently
-	Resource     string // the MCP server URL the token is for
-	ConsentID    string
-	UserName     string
+	// RedirectIsApp says the redirect URI is a private-use scheme (an app
+	// on the device, RFC 8252 §7.1), not a website: "com.example.app:"
+	// must not read as the web site com.example.app.
+	RedirectIsApp bool
+	Resource      string // the MCP server URL the token is for
+	ConsentID     string
+	UserName      string
 	// Unverified marks a name the client chose itself (dynamic registration).
 	Unverified bool
 	// Verified marks a client whose identity is the host its Client ID

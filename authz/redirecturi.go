@@ -230,6 +230,13 @@ func redirectHost(raw string) string {
 	}
 }
 
+// isWebRedirect reports whether raw is an http or https URI, as opposed to a
+// private-use scheme that an app on the device handles.
+func isWebRedirect(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https")
+}
+
 // uriCharsProblem returns why s holds a character a URI must not: anything
 // outside printable ASCII, and the backslash (which browsers read as a slash
 // in http URLs but url.Parse does not). It returns "" if s is fine.
