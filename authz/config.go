@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/mcpauthz/mcpauthz/authz/dpop"
 )
 
 // Config is the resolved configuration of the authorization server. The
@@ -342,7 +344,28 @@ func validateResourceURL(r string) error {
 	if strings.HasSuffix(u.Path, "/") {
 		return errors.New("must not end with a slash")
 	}
+	if u.RawQuery != "" || u.ForceQuery {
+		return errors.New("must not have a query (RFC 8707 §2)")
+	}
+	if c := canonicalResource(r); c != r {
+		return fmt.Errorf("write it as %q (lower-case scheme and host, no default port, no dot segments): clients normalise the URL they send as resource and it must match byte for byte", c)
+	}
 	return nil
+}
+
+// canonicalResource is a resource URL the way clients normalise it before
+// they send it (the TypeScript SDK passes it through new URL()): r itself
+// if it is written so, else its canonical spelling, or r if it cannot be
+// normalised (the other checks report that).
+func canonicalResource(r string) string {
+	c, err := dpop.NormalizeHTU(r)
+	if err != nil {
+		return r
+	}
+	if u, err := url.Parse(r); err == nil && u.Path == "" {
+		c = strings.TrimSuffix(c, "/") // NormalizeHTU writes an empty path as "/"
+	}
+	return c
 }
 
 // IsLoopbackURL reports whether raw is a URL on a loopback host.

@@ -195,6 +195,11 @@ func (c Config) validate(tools []toolSpec) error {
 		errs = append(errs, fmt.Errorf("mcpres: resource: %q needs a path such as /mcp", c.Resource))
 	} else if strings.ContainsAny(u.Path, "{}% \t") || u.RawPath != "" {
 		errs = append(errs, fmt.Errorf("mcpres: resource: the path of %q must be plain (no escapes, braces or spaces)", c.Resource))
+	} else if canon, err := dpop.NormalizeHTU(c.Resource); err == nil && canon != c.Resource {
+		// Clients normalise the resource URL before they send it and the
+		// token's aud is what they sent: a spelling they would change can
+		// never match.
+		errs = append(errs, fmt.Errorf("mcpres: resource: write %q as %q (lower-case scheme and host, no default port, no dot segments)", c.Resource, canon))
 	}
 	if c.DocumentBaseURL != c.Issuer {
 		if err := checkBaseURL(c.DocumentBaseURL); err != nil {

@@ -25,6 +25,8 @@ func TestNewValidates(t *testing.T) {
 		{"resource root", Config{Issuer: "https://a.example.com", Resource: "https://b.example.com"}, "needs a path"},
 		{"resource fragment", Config{Issuer: "https://a.example.com", Resource: "https://a.example.com/mcp#x"}, "fragment"},
 		{"resource braces", Config{Issuer: "https://a.example.com", Resource: "https://a.example.com/{x}"}, "plain"},
+		{"resource host upper case", Config{Issuer: "https://a.example.com", Resource: "https://MCP.example.com:443/mcp"}, `as "https://mcp.example.com/mcp"`},
+		{"resource dot segment", Config{Issuer: "https://a.example.com", Resource: "https://a.example.com/x/../mcp"}, `as "https://a.example.com/mcp"`},
 		{"scope missing", Config{Issuer: "https://a.example.com", ScopesSupported: []string{"other"}}, `must contain "docs:read"`},
 		{"bad scope", Config{Issuer: "https://a.example.com", ScopesSupported: []string{"docs:read", `a"b`}}, "not a valid scope"},
 		{"bad host", Config{Issuer: "https://a.example.com", AllowedHosts: []string{"https://x"}}, "allowed_hosts"},

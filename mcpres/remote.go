@@ -338,6 +338,11 @@ func (v *RemoteVerifier) tokenInfo(c map[string]json.RawMessage, strict bool) (*
 		return invalid("no valid exp")
 	case !now.Before(exp.Add(jwtLeeway)):
 		return invalid("expired")
+	case strict:
+		// A JWT's exp gets the leeway at /mcp too, which checks
+		// ExpiresAt. An introspection answer's exp is the authorization
+		// server's own word, and its cache entry ends there.
+		exp = exp.Add(jwtLeeway)
 	}
 	iat, ok, valid := claimTime(c, "iat")
 	switch {

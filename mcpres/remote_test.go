@@ -424,6 +424,36 @@ func (f *fakeAS) sign(t *testing.T, typ, kid string, claims map[string]any) stri
 	return out
 }
 
+// TestRemoteJWTExpLeewayAtMCP: the clock skew tolerated on a JWT's exp
+// holds at /mcp too, as it does for nbf and iat; past it the token is
+// refused with invalid_token.
+func TestRemoteJWTExpLeewayAtMCP(t *testing.T) {
+	as := newFakeAS(t)
+	f := newFixtureWith(t, func(fx *fixture, c *Config) {
+		c.Issuer, c.Resource, c.AllowedHosts = as.srv.URL, testResource, []string{"*"}
+	}, func(fx *fixture) TokenVerifier {
+		v, err := NewRemoteVerifier(t.Context(), RemoteConfig{Issuer: as.srv.URL, Resource: testResource, Now: fx.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	})
+	now := f.clock.Now()
+	token := func(exp time.Time) string {
+		return as.sign(t, "at+jwt", "k1", map[string]any{"iss": as.srv.URL, "sub": aliceID, "aud": testResource, "client_id": "c-1",
+			"scope": "docs:read", "iat": now.Add(-10 * time.Minute).Unix(), "exp": exp.Unix()})
+	}
+	ping := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+	hdr := map[string]string{"MCP-Protocol-Version": "2025-06-18"}
+	if resp, body := f.request(http.MethodPost, "/mcp", token(now.Add(-10*time.Second)), ping, hdr); resp.StatusCode != http.StatusOK {
+		t.Errorf("10 s past exp, within the leeway: %d %s, want 200", resp.StatusCode, body)
+	}
+	resp, _ := f.request(http.MethodPost, "/mcp", token(now.Add(-jwtLeeway-time.Second)), ping, hdr)
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Errorf("past the leeway: %d %q, want 401 invalid_token", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+}
+
 func TestRemoteJWTClaims(t *testing.T) {
 	clock := newClock()
 	as := newFakeAS(t)
@@ -447,7 +477,7 @@ func TestRemoteJWTClaims(t *testing.T) {
 	}{
 		{"good", as.sign(t, "at+jwt", "k1", good(nil)), func(ti *TokenInfo) bool {
 			return ti.Subject == "u-1" && ti.ClientID == "c-1" && reflect.DeepEqual(ti.Scopes, []string{"docs:read", "profile"}) &&
-				ti.ExpiresAt.Unix() == now+600 && ti.JKT == ""
+				ti.ExpiresAt.Unix() == now+600+int64(jwtLeeway/time.Second) && ti.JKT == ""
 		}},
 		{"application/at+jwt", as.sign(t, "application/at+jwt", "k1", good(nil)), nil},
 		{"aud array", as.sign(t, "at+jwt", "k1", good(func(c map[string]any) { c["aud"] = []string{"x", testResource} })), nil},
