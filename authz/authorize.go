@@ -307,7 +307,7 @@ func (s *Server) authorizeFailed(w http.ResponseWriter, r *http.Request, ar *aut
 	v := u.Query()
 	v.Set("error", e.Code)
 	if e.Description != "" {
-		v.Set("error_description", e.Description)
+		v.Set("error_description", wireDescription(e.Description))
 	}
 	if ar.State != "" {
 		v.Set("state", ar.State)

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
+
+	"github.com/ory/fosite"
 )
 
 // Error is a protocol error with its wire code (RFC 6749 §5.2, RFC 7591
@@ -49,12 +52,43 @@ const (
 	codeServerError           = "server_error"
 )
 
+// wireDescription returns s fit for error_description, whose characters
+// RFC 6749 §5.2 limits to %x20-21 / %x23-5B / %x5D-7E (printable ASCII
+// without the double quote and the backslash): "§" is written "section",
+// the double quote as a single one, and any other character outside the
+// set as "?".
+func wireDescription(s string) string {
+	if !strings.ContainsFunc(s, notInDescription) {
+		return s
+	}
+	s = strings.ReplaceAll(s, "§", "section ")
+	s = strings.ReplaceAll(s, `"`, "'")
+	return strings.Map(func(r rune) rune {
+		if notInDescription(r) {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+func notInDescription(r rune) bool { return r < 0x20 || r > 0x7e || r == '"' || r == '\\' }
+
+// wireRFC6749Error returns e with its description and hint fit for
+// error_description (see wireDescription), as a copy: fosite's errors are
+// shared values.
+func wireRFC6749Error(e *fosite.RFC6749Error) *fosite.RFC6749Error {
+	if !strings.ContainsFunc(e.DescriptionField, notInDescription) && !strings.ContainsFunc(e.HintField, notInDescription) {
+		return e
+	}
+	return e.WithDescription(wireDescription(e.DescriptionField)).WithHint(wireDescription(e.HintField))
+}
+
 // writeJSONError writes e as an OAuth JSON error body with no-store caching.
 func writeJSONError(w http.ResponseWriter, e *Error) {
 	body := struct {
 		Error            string `json:"error"`
 		ErrorDescription string `json:"error_description,omitempty"`
-	}{e.Code, e.Description}
+	}{e.Code, wireDescription(e.Description)}
 	status := e.Status
 	if status == 0 {
 		status = http.StatusBadRequest

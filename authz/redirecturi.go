@@ -311,16 +311,22 @@ func hostAllowed(host string, allowed []string) bool {
 	return false
 }
 
-// quoteForError quotes s for an error description, cut to 100 bytes so that
-// a hostile megabyte-long value does not end up in a response or a log.
+// quoteForError quotes s, a value a request or a document supplied, for an
+// error description: in single quotes, cut to 100 bytes (so that a hostile
+// megabyte-long value does not end up in a response or a log), and with
+// every byte that RFC 6749 §5.2 does not allow in error_description — any
+// outside printable ASCII, the double quote and the backslash — written as '?'.
 func quoteForError(s string) string {
 	const max = 100
-	if len(s) <= max {
-		return strconv.Quote(s)
+	more := ""
+	if len(s) > max {
+		s, more = s[:max], "..."
 	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			b[i] = '?'
+		}
 	}
-	return strconv.Quote(s[:cut]) + "…"
+	return "'" + string(b) + "'" + more
 }

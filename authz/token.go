@@ -104,7 +104,7 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, ar fosi
 		s.log.DebugContext(r.Context(), "token request refused", "error", rfc.ErrorField, "description", rfc.GetDescription())
 	}
 	challengeClient(w, rfc)
-	s.provider.WriteAccessError(r.Context(), w, ar, rfc)
+	s.provider.WriteAccessError(r.Context(), w, ar, wireRFC6749Error(rfc))
 }
 
 // challengeClient adds the WWW-Authenticate header RFC 6749 §5.2 requires
@@ -153,7 +153,7 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		s.log.DebugContext(ctx, "revocation refused", "error", rfc.ErrorField, "description", rfc.GetDescription())
 	}
 	challengeClient(w, rfc)
-	s.provider.WriteAccessError(ctx, w, nil, rfc)
+	s.provider.WriteAccessError(ctx, w, nil, wireRFC6749Error(rfc))
 }
 
 // grantTypes are the grant types the token endpoint serves.

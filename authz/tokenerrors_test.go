@@ -32,6 +32,46 @@ func (e *testEnv) postForm(path string, form url.Values, user, pass string) (int
 	return resp.StatusCode, resp.Header, body
 }
 
+// TestErrorDescriptionCharacters: error_description holds only what RFC
+// 6749 §5.2 allows (%x20-21 / %x23-5B / %x5D-7E), whatever the request
+// sent and whatever our own text says ("RFC 6749 §3.3"), at the token,
+// registration and authorization endpoints.
+func TestErrorDescriptionCharacters(t *testing.T) {
+	e := newTestEnv(t)
+	check := func(where string, desc any) {
+		t.Helper()
+		d, _ := desc.(string)
+		if d == "" {
+			t.Errorf("%s: no error_description", where)
+		}
+		if i := strings.IndexFunc(d, func(r rune) bool { return r < 0x20 || r > 0x7e || r == '"' || r == '\\' }); i >= 0 {
+			t.Errorf("%s: error_description %q has %q at %d", where, d, d[i:], i)
+		}
+	}
+	_, _, body := e.postForm("/token", url.Values{"grant_type": {"pa\"ss\\wörd"}}, "", "")
+	if body["error"] != "unsupported_grant_type" {
+		t.Errorf("token: %v", body)
+	}
+	check("token", body["error_description"])
+
+	resp, err := http.Post(e.URL+"/register", "application/json", strings.NewReader(`{"redirect_uris":["https://a.example/cb"],"scope":"a\"b"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg map[string]any
+	decodeJSON(t, resp, &reg)
+	if reg["error"] != "invalid_client_metadata" {
+		t.Errorf("register: %v", reg)
+	}
+	check("register", reg["error_description"])
+
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	_, challenge := pkce()
+	r, page := e.newBrowser().get(e.authorizeURL(c, challenge, url.Values{"dpop_jkt": {"x"}}))
+	loc, _ := authorizeErrorTo(t, r, page)
+	check("authorize", loc.Query().Get("error_description"))
+}
+
 // TestTokenEndpointErrorCodes: the RFC 6749 §5.2 error for each mistake.
 func TestTokenEndpointErrorCodes(t *testing.T) {
 	e := newTestEnv(t)
