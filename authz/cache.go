@@ -3,6 +3,7 @@ package authz
 import (
 	"container/list"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -53,6 +54,14 @@ func (c *lru[V]) put(key string, v V) {
 		last := c.ll.Back()
 		c.ll.Remove(last)
 		delete(c.m, last.Value.(*lruItem[V]).key)
+	}
+}
+
+// remove deletes key, if present.
+func (c *lru[V]) remove(key string) {
+	if el, ok := c.m[key]; ok {
+		c.ll.Remove(el)
+		delete(c.m, key)
 	}
 }
 
@@ -109,13 +118,19 @@ func cacheLifetime(h http.Header, now time.Time, lo, hi, def time.Duration) time
 }
 
 // remoteCache keeps what was fetched from URLs that clients name (Client
-// ID Metadata Documents, jwks_uri key sets): a bounded LRU of outcomes,
+// ID Metadata Documents, jwks_uri key sets): bounded LRUs of outcomes,
 // one fetch at a time per URL however many requests wait for it, and
 // stale-if-error in the spirit of RFC 5861 — when a refetch fails because
 // the site is unavailable (fetch.Error's Unavailable: no connection, a
 // time-out, a 5xx or 429), the value fetched before stands in for retry
 // at a time, until staleFor after it expired. Any other failure replaces
 // it at once. It is safe for concurrent use.
+//
+// Anyone can name a URL, so failures are kept apart from values: a flood
+// of URLs that fail evicts other failures, never a client's document (or
+// the copy that would stand in for it). And at most maxFetchesInFlight
+// fetches run at once; past that a lookup that needs one fails at once
+// with errFetchBusy (not remembered), while cached values keep serving.
 type remoteCache[V any] struct {
 	what     string        // what it holds, for the log
 	keyAttr  string        // the log attribute of a key
@@ -124,10 +139,20 @@ type remoteCache[V any] struct {
 	now      func() time.Time
 	log      *slog.Logger
 
-	mu      sync.Mutex
-	entries *lru[*remoteEntry[V]]
-	group   singleflight.Group
+	mu       sync.Mutex
+	entries  *lru[*remoteEntry[V]] // values
+	failures *lru[*remoteEntry[V]] // failures (no key is in both)
+	group    singleflight.Group
+	slots    chan struct{} // one per fetch in flight
 }
+
+// maxFetchesInFlight bounds the fetches one remoteCache runs at once. The
+// fetcher's time limit (a few seconds) bounds each.
+const maxFetchesInFlight = 32
+
+// errFetchBusy is the failure of a lookup that needed a fetch while
+// maxFetchesInFlight were running.
+var errFetchBusy = errors.New("too many documents are being fetched at once; try again in a moment")
 
 // remoteEntry is the outcome of one fetch: a value, or why there is none.
 type remoteEntry[V any] struct {
@@ -144,7 +169,27 @@ type remoteEntry[V any] struct {
 }
 
 func newRemoteCache[V any](what, keyAttr string, max int, staleFor, retry time.Duration, now func() time.Time, log *slog.Logger) *remoteCache[V] {
-	return &remoteCache[V]{what: what, keyAttr: keyAttr, staleFor: staleFor, retry: retry, now: now, log: log, entries: newLRU[*remoteEntry[V]](max)}
+	return &remoteCache[V]{what: what, keyAttr: keyAttr, staleFor: staleFor, retry: retry, now: now, log: log,
+		entries: newLRU[*remoteEntry[V]](max), failures: newLRU[*remoteEntry[V]](max), slots: make(chan struct{}, maxFetchesInFlight)}
+}
+
+// lookup returns the entry of key, a value or a failure. c.mu is held.
+func (c *remoteCache[V]) lookup(key string) (*remoteEntry[V], bool) {
+	if e, ok := c.entries.get(key); ok {
+		return e, true
+	}
+	return c.failures.get(key)
+}
+
+// store makes e the entry of key. c.mu is held.
+func (c *remoteCache[V]) store(key string, e *remoteEntry[V]) {
+	if e.err == nil {
+		c.failures.remove(key)
+		c.entries.put(key, e)
+	} else {
+		c.entries.remove(key)
+		c.failures.put(key, e)
+	}
 }
 
 // get returns the entry of key: the cached one when fresh says it may
@@ -154,14 +199,21 @@ func newRemoteCache[V any](what, keyAttr string, max int, staleFor, retry time.D
 // The error is ctx's, when the caller stops waiting.
 func (c *remoteCache[V]) get(ctx context.Context, key string, fresh func(e *remoteEntry[V], now time.Time) bool, load func(ctx context.Context) *remoteEntry[V]) (*remoteEntry[V], error) {
 	c.mu.Lock()
-	prev, ok := c.entries.get(key)
+	prev, ok := c.lookup(key)
 	c.mu.Unlock()
 	if ok && fresh(prev, c.now()) {
 		return prev, nil
 	}
 	ch := c.group.DoChan(key, func() (any, error) {
 		lctx := context.WithoutCancel(ctx)
-		e := load(lctx)
+		var e *remoteEntry[V]
+		select {
+		case c.slots <- struct{}{}:
+			e = load(lctx)
+			<-c.slots
+		default:
+			e = &remoteEntry[V]{err: errFetchBusy, unavailable: true}
+		}
 		now := c.now()
 		switch {
 		case e.err == nil:
@@ -170,9 +222,12 @@ func (c *remoteCache[V]) get(ctx context.Context, key string, fresh func(e *remo
 			c.log.WarnContext(lctx, c.what+" unavailable; using the copy fetched before",
 				c.keyAttr, key, "error", e.err, "stale_until", prev.staleUntil)
 			e = &remoteEntry[V]{val: prev.val, fetchedAt: now, expires: now.Add(c.retry), staleUntil: prev.staleUntil}
+		case errors.Is(e.err, errFetchBusy):
+			c.log.WarnContext(lctx, c.what+" not fetched: too many fetches at once", c.keyAttr, key)
+			return e, nil // not remembered: the next request may fetch
 		}
 		c.mu.Lock()
-		c.entries.put(key, e)
+		c.store(key, e)
 		c.mu.Unlock()
 		return e, nil
 	})

@@ -253,6 +253,59 @@ func TestCIMDCacheBounds(t *testing.T) {
 		}
 	})
 
+	t.Run("failures do not evict documents", func(t *testing.T) {
+		small := newTestResolver(clk, CIMDPolicy{})
+		small.docs.entries = newLRU[*remoteEntry[*store.Client]](4)
+		small.docs.failures = newLRU[*remoteEntry[*store.Client]](4)
+		id := serve("/kept.json", "max-age=600")
+		if _, err := small.client(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		// A flood of client_ids that fail, while the document is fresh.
+		for i := range 20 {
+			junk := fmt.Sprintf("%s/junk/%d.json", ds.URL, i)
+			if _, err := small.client(ctx, junk); err == nil {
+				t.Fatalf("junk client_id %s was accepted", junk)
+			}
+		}
+		if small.docs.entries.len() != 1 || small.docs.failures.len() != 4 {
+			t.Errorf("values %d, failures %d: want the document and 4 failures", small.docs.entries.len(), small.docs.failures.len())
+		}
+		// The document's site is down when it expires: the copy stands in.
+		ds.set("/kept.json", docResponse{Status: 503, ContentType: "application/json", Body: []byte(`{}`)})
+		clk.Advance(10*time.Minute + time.Second)
+		if _, err := small.client(ctx, id); err != nil {
+			t.Errorf("after a flood of failures, the copy that stands in for an unavailable document is gone: %v", err)
+		}
+	})
+
+	t.Run("fetches in flight are bounded", func(t *testing.T) {
+		busy := newTestResolver(clk, CIMDPolicy{})
+		cached := serve("/cached-while-busy.json", "max-age=600")
+		if _, err := busy.client(ctx, cached); err != nil {
+			t.Fatal(err)
+		}
+		for range maxFetchesInFlight {
+			busy.docs.slots <- struct{}{}
+		}
+		id := serve("/busy.json", "max-age=600")
+		if _, err := busy.client(ctx, id); err == nil || !strings.Contains(err.Error(), "too many documents are being fetched") {
+			t.Errorf("lookup needing a fetch while %d run: %v, want the busy error", maxFetchesInFlight, err)
+		}
+		if n := ds.count("/busy.json"); n != 0 {
+			t.Errorf("fetched %d times while busy", n)
+		}
+		if _, err := busy.client(ctx, cached); err != nil {
+			t.Errorf("a cached document while busy: %v", err)
+		}
+		for range maxFetchesInFlight {
+			<-busy.docs.slots
+		}
+		if _, err := busy.client(ctx, id); err != nil {
+			t.Errorf("after the fetches ended (the busy failure must not be remembered): %v", err)
+		}
+	})
+
 	t.Run("bounded", func(t *testing.T) {
 		small := newTestResolver(clk, CIMDPolicy{})
 		small.docs.entries = newLRU[*remoteEntry[*store.Client]](4)

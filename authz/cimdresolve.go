@@ -75,6 +75,9 @@ func (r *cimdResolver) client(ctx context.Context, id string) (*store.Client, er
 	if err != nil {
 		return nil, err
 	}
+	if errors.Is(e.err, errFetchBusy) {
+		return nil, &cimdError{URL: id, Reason: "it could not be fetched: " + errFetchBusy.Error(), Err: e.err}
+	}
 	if e.err != nil {
 		return nil, e.err
 	}
