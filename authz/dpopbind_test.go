@@ -230,3 +230,60 @@ func TestClientCredentialsWithDPoPAndMetadata(t *testing.T) {
 		}
 	}
 }
+
+// TestCorrectableTokenErrorKeepsTheCode: a code exchange refused for a
+// mistake the client can correct — no DPoP proof for a dpop_jkt-bound code
+// or a client that must use DPoP, another configured resource than the
+// code's — leaves the code redeemable, as a wrong redirect_uri does; the
+// corrected retry gets its tokens instead of invalid_grant.
+func TestCorrectableTokenErrorKeepsTheCode(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.Resources = []string{c.Issuer + "/mcp", "https://other.example/mcp"} })
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	key := newDPoPKey(t)
+	htu := e.URL + "/token"
+
+	code, verifier := e.dpopCode(c, nil)
+	f := codeForm(c, code, verifier)
+	f.Set("redirect_uri", "http://127.0.0.1:7777/other")
+	if r := e.token(f, "", ""); r.Error != "invalid_grant" {
+		t.Fatalf("wrong redirect_uri: %d %v", r.Status, r.Body)
+	}
+	if r := e.token(codeForm(c, code, verifier), "", ""); r.Status != http.StatusOK {
+		t.Errorf("retry after a wrong redirect_uri: %d %v", r.Status, r.Body)
+	}
+
+	code, verifier = e.dpopCode(c, url.Values{"dpop_jkt": {key.jkt}})
+	if r := e.tokenDPoP(codeForm(c, code, verifier), "", "", ""); r.Error != "invalid_dpop_proof" {
+		t.Fatalf("dpop_jkt code without a proof: %d %v", r.Status, r.Body)
+	}
+	if r := e.tokenDPoP(codeForm(c, code, verifier), key.proof(t, "POST", htu, e.Clock.Now(), nil), "", ""); r.Status != http.StatusOK || r.Body["token_type"] != "DPoP" {
+		t.Errorf("retry with the proof: %d %v", r.Status, r.Body)
+	}
+
+	code, verifier = e.dpopCode(c, nil)
+	f = codeForm(c, code, verifier)
+	f.Set("resource", "https://other.example/mcp")
+	if r := e.token(f, "", ""); r.Error != "invalid_target" {
+		t.Fatalf("another resource: %d %v", r.Status, r.Body)
+	}
+	f.Set("resource", e.URL+"/mcp")
+	if r := e.token(f, "", ""); r.Status != http.StatusOK {
+		t.Errorf("retry with the code's resource: %d %v", r.Status, r.Body)
+	}
+
+	body := `{"client_name":"Bound","redirect_uris":["http://127.0.0.1:7777/cb"],"token_endpoint_auth_method":"none","dpop_bound_access_tokens":true}`
+	resp, err := http.Post(e.URL+"/register", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg map[string]any
+	decodeJSON(t, resp, &reg)
+	bound := testClient{ID: reg["client_id"].(string), Redirect: "http://127.0.0.1:7777/cb"}
+	code, verifier = e.dpopCode(bound, nil)
+	if r := e.tokenDPoP(codeForm(bound, code, verifier), "", "", ""); r.Error != "invalid_dpop_proof" {
+		t.Fatalf("DPoP-bound client without a proof: %d %v", r.Status, r.Body)
+	}
+	if r := e.tokenDPoP(codeForm(bound, code, verifier), key.proof(t, "POST", htu, e.Clock.Now(), nil), "", ""); r.Status != http.StatusOK {
+		t.Errorf("retry with the proof: %d %v", r.Status, r.Body)
+	}
+}

@@ -58,16 +58,22 @@ func (s *Server) newProvider() (*fosite.Fosite, error) {
 	strategy := &tokenStrategy{HMACSHAStrategy: compose.NewOAuth2HMACStrategy(cfg), jwt: s.jwt}
 	provider := fosite.NewOAuth2Provider(storage, cfg)
 
+	// Token endpoint handlers run in this order, each step for all of
+	// them (handle, then populate). Ours check the resource and the DPoP
+	// proof before fosite's PKCE handler, which deletes the code's PKCE
+	// data before it compares the verifier: a request refused for a
+	// mistake the client can correct (no proof, another resource) must
+	// leave the code redeemable.
 	factories := []compose.Factory{
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
+		func(fosite.Configurator, any, any) any { return &resourceHandler{s: s} },
+		func(fosite.Configurator, any, any) any { return &dpopHandler{s: s} },
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2TokenRevocationFactory,
 		func(fosite.Configurator, any, any) any { return &rotatedRevocation{st: storage, strategy: strategy} },
 		compose.OAuth2TokenIntrospectionFactory,
-		func(fosite.Configurator, any, any) any { return &resourceHandler{s: s} },
-		func(fosite.Configurator, any, any) any { return &dpopHandler{s: s} },
 	}
 	for i, factory := range factories {
 		res := factory(cfg, storage, strategy)
