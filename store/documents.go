@@ -388,8 +388,14 @@ func (db *DB) SearchDocuments(ctx context.Context, viewerID, query string, limit
 	for i, r := range ranked {
 		ids[i] = r.ID
 	}
+	// Each read applies the visibility condition itself: the ranking, the
+	// snippets and these rows are separate statements, and a document may
+	// stop being visible (or change) between them. What is shown was
+	// visible to the viewer when it was read.
+	cond, condArgs := visibleTo(viewerID)
 	var rows []documentRow
-	if err := conn.Select(documentColumns).Where("id IN ?", ids).Find(&rows).Error; err != nil {
+	err = conn.Table("documents AS d").Select(documentColumns).Where("d.id IN ?", ids).Where(cond, condArgs...).Find(&rows).Error
+	if err != nil {
 		return nil, wrap("search documents", err)
 	}
 	shares, err := loadShares(conn, ids)

@@ -212,10 +212,15 @@ func (s sqliteFTS5) search(tx *gorm.DB, q searchQuery) ([]rankedDoc, error) {
 	for i, h := range hits {
 		ids[i] = h.ID
 	}
+	// The visibility condition again: the document may have changed
+	// since it was ranked (see SearchDocuments).
+	cond, condArgs := visibleTo(q.viewer)
 	var snippets []rankedDoc
 	err = tx.Raw(`SELECT m.document_id AS id, snippet(docs_fts, 1, '', '', ?, ?) AS snippet
 FROM docs_fts JOIN docs_fts_docs m ON m.fts_rowid = docs_fts.rowid
-WHERE docs_fts MATCH ? AND m.document_id IN ?`, ellipsis, snippetTokens, expr, ids).Scan(&snippets).Error
+JOIN documents d ON d.id = m.document_id
+WHERE docs_fts MATCH ? AND m.document_id IN ? AND `+cond,
+		append([]any{ellipsis, snippetTokens, expr, ids}, condArgs...)...).Scan(&snippets).Error
 	if err != nil {
 		return nil, err
 	}

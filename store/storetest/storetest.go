@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -1211,6 +1212,49 @@ func wantOneWinner(t *testing.T, what string, errs []error, loser error) {
 const racers = 16
 
 func testConcurrency(t *testing.T, open func(t *testing.T) store.Store) {
+	// A search that runs while a document turns private (with a new title
+	// and body) never shows the private version: the ranking, the
+	// snippets and the rows are read by separate statements, and each
+	// must apply the visibility condition.
+	t.Run("SearchWhileVisibilityChanges", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		doc := func(private bool) *store.Document {
+			d := &store.Document{Title: "Plan", Body: "public needle text", Format: "text", OwnerID: "u1",
+				Visibility: store.VisibilityPublic, SourceKey: "race"}
+			if private {
+				d.Title, d.Body, d.Visibility = "SECRET title", "needle SECRET body", store.VisibilityPrivate
+			}
+			return d
+		}
+		_, err := s.PutDocument(ctx, doc(false))
+		must(t, "PutDocument", err)
+		done := make(chan error, 1)
+		go func() {
+			for i := range 400 {
+				if _, err := s.PutDocument(ctx, doc(i%2 == 0)); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		for searches := 0; ; searches++ {
+			select {
+			case err := <-done:
+				must(t, "PutDocument", err)
+				return
+			default:
+			}
+			hits, err := s.SearchDocuments(ctx, "u2", "needle", 10)
+			must(t, "SearchDocuments", err)
+			for _, h := range hits {
+				if strings.Contains(h.Snippet+h.Document.Title+h.Document.Body, "SECRET") || h.Document.Visibility != store.VisibilityPublic {
+					t.Fatalf("search %d by another user showed the private version: title %q, snippet %q, visibility %s",
+						searches, h.Document.Title, h.Snippet, h.Document.Visibility)
+				}
+			}
+		}
+	})
 	t.Run("DeactivateRequest", func(t *testing.T) {
 		s := open(t)
 		createRequest(t, s, request(store.KindRefresh, "rt1", "r1", "c1", "u1"))
