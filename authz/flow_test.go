@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"html"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -749,6 +750,47 @@ func TestLoginThrottlingAndCrossOriginPosts(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("cross-origin POST %s: %d, want 403", path, resp.StatusCode)
 		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the server's goroutines to log to.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestFailedSignInDoesNotLogWhatWasTyped: people type their password into
+// the user name field; a name that is no account is never logged, on a
+// failed sign-in or a throttled one, while a real account's name is.
+func TestFailedSignInDoesNotLogWhatWasTyped(t *testing.T) {
+	var logs lockedBuffer
+	e := newTestEnv(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	b := e.newBrowser()
+	const typed = "MyS3cretPassw0rd!"
+	b.login(e.URL, testUser, "wrong")
+	for range 7 {
+		b.login(e.URL, typed, "x")
+	}
+	out := logs.String()
+	if strings.Contains(out, typed) {
+		t.Errorf("the log holds what was typed as a user name:\n%s", out)
+	}
+	if !strings.Contains(out, "login throttled") || !strings.Contains(out, `msg="login failed" user=`+testUser) {
+		t.Errorf("the log lacks the throttled sign-in or the real account's failure:\n%s", out)
 	}
 }
 

@@ -122,7 +122,7 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 			mins := int(math.Ceil(retry.Minutes()))
 			page.Error = fmt.Sprintf("Too many failed sign-in attempts. Try again in %d minute%s.", mins, plural(mins))
 		}
-		s.log.WarnContext(ctx, "login throttled", "user", name, "ip", s.clientIP(r))
+		s.log.WarnContext(ctx, "login throttled", "user", s.loggableUserName(ctx, name), "ip", s.clientIP(r))
 		s.pages.Login(w, http.StatusTooManyRequests, page)
 		return
 	}
@@ -150,7 +150,11 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 			// Still counted, as pending; it counts as settled later.
 			s.log.ErrorContext(ctx, "login: count the failure", "error", err)
 		}
-		s.log.InfoContext(ctx, "login failed", "user", name, "ip", s.clientIP(r))
+		logName := name
+		if user == nil {
+			logName = unknownUserName
+		}
+		s.log.InfoContext(ctx, "login failed", "user", logName, "ip", s.clientIP(r))
 		page.Error = "Wrong user name or password."
 		s.pages.Login(w, http.StatusUnauthorized, page)
 		return
@@ -169,6 +173,19 @@ func (s *Server) serveLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.InfoContext(ctx, "login", "user", name)
 	http.Redirect(w, r, ret, http.StatusSeeOther)
+}
+
+// unknownUserName is logged in place of a user name that names no account:
+// people type their password into the user name field, and it must not end
+// up in the log.
+const unknownUserName = "(no such user)"
+
+// loggableUserName is name if it names an account, else unknownUserName.
+func (s *Server) loggableUserName(ctx context.Context, name string) string {
+	if _, err := s.store.GetUserByName(ctx, name); err != nil {
+		return unknownUserName
+	}
+	return name
 }
 
 // serveLogout ends the session: the cookie is cleared, and every session
