@@ -148,7 +148,7 @@ func (a *App) build(ctx context.Context, acfg authz.Config, secrets *authz.Secre
 			return err
 		}
 		a.Authz = srv
-		if err := a.ensureAdmin(ctx); err != nil {
+		if err := a.ensureAdmin(ctx, fc.development()); err != nil {
 			return err
 		}
 		verifier = inProcessVerifier{srv}
@@ -159,8 +159,12 @@ func (a *App) build(ctx context.Context, acfg authz.Config, secrets *authz.Secre
 		return fmt.Errorf("mcp: %w", err)
 	}
 	a.MCP = rs
-	if err := importEmbeddedDocs(ctx, st); err != nil {
-		return err
+	if fc.development() {
+		// The bundled documentation is something to search on a first
+		// try, not content for a deployment's users.
+		if err := importEmbeddedDocs(ctx, st); err != nil {
+			return err
+		}
 	}
 	rs.Mount(mux)
 	a.handler = logRequests(log, mux)
@@ -174,12 +178,19 @@ func writeStatus(w http.ResponseWriter, status int, msg string) {
 	fmt.Fprintf(w, "{\"status\":%q}\n", msg)
 }
 
-// ensureAdmin creates an "admin" account with a random password on first
-// start (no users at all) and prints the password once.
-func (a *App) ensureAdmin(ctx context.Context) error {
+// ensureAdmin creates an "admin" account with a random password on the
+// first start of a development server (no users at all) and prints the
+// password once, on stderr. Any other server only warns that there are no
+// users: its stderr is a log stream that is kept, and a working password
+// must not end up there.
+func (a *App) ensureAdmin(ctx context.Context, development bool) error {
 	n, err := a.Store.CountUsers(ctx)
 	if err != nil || n > 0 {
 		return err
+	}
+	if !development {
+		a.Log.Warn("there are no user accounts yet: create one with `mcpauthz user add NAME --password-stdin`")
+		return nil
 	}
 	pw := rand.Text()
 	hash, err := authz.NewPasswordHasher(authz.DefaultArgon2Params()).Hash(pw)

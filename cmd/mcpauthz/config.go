@@ -256,8 +256,10 @@ func (fc FileConfig) masterKey(generate bool, warn func(string)) ([]byte, error)
 	}
 	path := fc.MasterKeyFile
 	if path == "" {
-		public := fc.publicURL()
-		if !authz.IsLoopbackURL(public) {
+		if !fc.development() {
+			if dev := devKeyPath(fc.DB); fileExists(dev) {
+				return nil, fmt.Errorf("master_key: required when the server is not on a loopback address. This database was used with the development key in %s, which encrypts its signing keys: to keep the database, keep that key (move it to your secret store and set master_key_file or MCPAUTHZ_MASTER_KEY to it); a new key needs a new database", dev)
+			}
 			return nil, errors.New("master_key: required when the server is not on a loopback address; set MCPAUTHZ_MASTER_KEY or master_key_file to 32 random bytes (e.g. `openssl rand -base64 32`)")
 		}
 		path = devKeyPath(fc.DB)
@@ -288,6 +290,12 @@ func (fc FileConfig) masterKey(generate bool, warn func(string)) ([]byte, error)
 	}
 	return decodeKey(strings.TrimSpace(string(b)), "master_key_file "+path)
 }
+
+// development reports whether this is a development server: people reach
+// it on a loopback address. Only such a server generates a master key,
+// creates a first user and prints its password, and imports the bundled
+// documentation.
+func (fc FileConfig) development() bool { return authz.IsLoopbackURL(fc.publicURL()) }
 
 // resourceOnly reports whether this server serves only the MCP resource,
 // against a remote authorization server.

@@ -205,3 +205,59 @@ func TestDevelopmentMasterKeyFromEarlierVersions(t *testing.T) {
 		t.Errorf("the earlier version's key: %v, used %v", err, bytes.Equal(got, old))
 	}
 }
+
+// TestDevelopmentConveniencesOnlyOnLoopback: a development server (loopback
+// issuer) creates "admin" and prints its password once, and imports the
+// bundled documentation; a server people reach elsewhere does neither —
+// its stderr is a kept log stream, and its users' search results are its
+// own documents — and says how to create a user.
+func TestDevelopmentConveniencesOnlyOnLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		issuer string
+		dev    bool
+	}{{"http://127.0.0.1:8080", true}, {"https://auth.example.com", false}} {
+		t.Run(tc.issuer, func(t *testing.T) {
+			fc := defaultFileConfig()
+			fc.Issuer = tc.issuer
+			fc.DB = filepath.Join(t.TempDir(), "mcpauthz.db")
+			fc.MasterKey = base64.StdEncoding.EncodeToString(randomBytes(t, authz.MasterKeySize))
+			var out strings.Builder
+			app, err := openApp(t.Context(), fc, newLogger(fc, &out), &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer app.Close()
+			users, err := app.Store.CountUsers(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs, err := app.Store.ListDocuments(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			printed := strings.Contains(out.String(), "First start")
+			if printed != tc.dev || (users == 1) != tc.dev || (len(docs) > 0) != tc.dev {
+				t.Errorf("password printed %v, %d users, %d documents; want the conveniences only on a loopback issuer:\n%s", printed, users, len(docs), out.String())
+			}
+			if !tc.dev && !strings.Contains(out.String(), "mcpauthz user add") {
+				t.Errorf("no hint how to create a user:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// TestMasterKeyErrorNamesTheDevelopmentKey: a database first served on
+// loopback, then with a public issuer and no key, gets an error that names
+// the development key its signing keys are encrypted with.
+func TestMasterKeyErrorNamesTheDevelopmentKey(t *testing.T) {
+	fc := defaultFileConfig()
+	fc.DB = filepath.Join(t.TempDir(), "mcpauthz.db")
+	if _, err := fc.masterKey(true, func(string) {}); err != nil {
+		t.Fatal(err)
+	}
+	fc.Issuer = "https://auth.example.com"
+	_, err := fc.masterKey(true, func(string) {})
+	if err == nil || !strings.Contains(err.Error(), fc.DB+".key") {
+		t.Errorf("error %v does not name the development key %s.key", err, fc.DB)
+	}
+}
