@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -199,6 +200,10 @@ func (fc FileConfig) validate() error {
 	var errs []error
 	if fc.Addr == "" {
 		errs = append(errs, errors.New("addr: required (HOST:PORT, e.g. 127.0.0.1:8080)"))
+	} else if fc.FetchAllowLoopback && !loopbackAddr(fc.Addr) {
+		// The issuer alone does not say who can reach the server: one
+		// with a loopback issuer may listen on every interface.
+		errs = append(errs, fmt.Errorf("fetch_allow_loopback: refused because the server listens on %q, beyond loopback; this UNSAFE development switch lets anyone who can reach the server make it fetch from its own machine, so it is allowed only with a loopback addr (127.0.0.1:PORT, [::1]:PORT, localhost:PORT)", fc.Addr))
 	}
 	if !strings.HasPrefix(fc.MCP.Path, "/") || fc.MCP.Path == "/" || strings.HasSuffix(fc.MCP.Path, "/") || strings.ContainsAny(fc.MCP.Path, "?#") {
 		errs = append(errs, fmt.Errorf("mcp.path: %q must start with a slash, not end with one, and have no query or fragment (e.g. /mcp)", fc.MCP.Path))
@@ -289,6 +294,14 @@ func (fc FileConfig) masterKey(generate bool, warn func(string)) ([]byte, error)
 		return nil, fmt.Errorf("master_key_file: %w", err)
 	}
 	return decodeKey(strings.TrimSpace(string(b)), "master_key_file "+path)
+}
+
+// loopbackAddr reports whether the listen address addr accepts only
+// loopback connections: its host is a loopback address or localhost (an
+// empty host or 0.0.0.0 listens on every interface).
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && host != "" && authz.IsLoopbackHost(host)
 }
 
 // development reports whether this is a development server: people reach

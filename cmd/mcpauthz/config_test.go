@@ -118,6 +118,8 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		{"negative session lifetime", nil, map[string]string{"MCPAUTHZ_SESSION_LIFETIME": "-1h"}, "session_lifetime"},
 		{"negative MCP rate limit", nil, map[string]string{"MCPAUTHZ_MCP_RATE_LIMIT_PER_MINUTE": "-1"}, "mcp.rate_limit_per_minute"},
 		{"bad trusted proxy", nil, map[string]string{"MCPAUTHZ_TRUSTED_PROXIES": "garbage"}, "trusted_proxies"},
+		{"fetch_allow_loopback on every interface", []string{"--addr", "0.0.0.0:0", "--fetch-allow-loopback"}, nil, "fetch_allow_loopback: refused because the server listens on"},
+		{"fetch_allow_loopback without a host", []string{"--addr", ":0"}, map[string]string{"MCPAUTHZ_FETCH_ALLOW_LOOPBACK": "true"}, "fetch_allow_loopback: refused because the server listens on"},
 		{"resource not written canonically", nil, map[string]string{"MCPAUTHZ_RESOURCES": "http://127.0.0.1:0/mcp, https://MCP.example.com:443/mcp"}, `write it as "https://mcp.example.com/mcp"`},
 		{"resource with a query", nil, map[string]string{"MCPAUTHZ_RESOURCES": "https://mcp.example.com/mcp?x=1"}, "must not have a query"},
 	}
