@@ -60,7 +60,8 @@ func toolTable(searchLimit int) []toolSpec {
 				Description: fmt.Sprintf("Search the documents the signed-in user may read (their own, those shared with them, "+
 					"and public ones) by keywords. Returns up to %d results, best match first, as JSON "+
 					`{"results": [{"id", "title", "url"}]}. `+
-					"Matching uses word stems, so plain keywords work best; no query syntax is needed. "+
+					"A document matches if it contains any of the words (the last one also as a word prefix); "+
+					"plain keywords work best, and trying other word forms (singular or plural) can help. No query syntax is needed. "+
 					"Call fetch with a result's id to read the whole document. An empty result list means nothing matched.", searchLimit),
 				InputSchema: json.RawMessage(`{"type":"object","properties":{"query":{"type":"string","description":` +
 					`"Keywords or a short natural-language question to search for, e.g. \"travel expense policy\"."}},` +

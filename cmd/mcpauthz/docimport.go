@@ -14,10 +14,17 @@ import (
 // maxDocumentBytes caps one imported file.
 const maxDocumentBytes = 5 << 20
 
-// importable reports whether a file name has an extension docs import reads.
+// importable reports whether a file found in a folder is imported: one
+// with an extension docs import reads, other than YAML — configuration
+// files hold secrets, and a YAML file is imported only when named.
 func importable(name string) bool {
 	_, ok := formatOf(name)
-	return ok
+	return ok && !isYAML(name)
+}
+
+func isYAML(name string) bool {
+	ext := strings.ToLower(filepath.Ext(name))
+	return ext == ".yaml" || ext == ".yml"
 }
 
 func formatOf(name string) (string, bool) {
@@ -62,7 +69,7 @@ func parseDocument(name string, data []byte) (title, body, format string, err er
 		title, body = htmlText(data)
 	default:
 		body = string(data)
-		if first, _, _ := strings.Cut(strings.TrimSpace(body), "\n"); len(first) <= 120 && filepath.Ext(name) != ".yaml" && filepath.Ext(name) != ".yml" {
+		if first, _, _ := strings.Cut(strings.TrimSpace(body), "\n"); len(first) <= 120 && !isYAML(name) {
 			title = strings.TrimSpace(first)
 		}
 	}
@@ -73,9 +80,18 @@ func parseDocument(name string, data []byte) (title, body, format string, err er
 }
 
 // markdownTitle returns the text of the first ATX heading (# Title), or of
-// a setext heading (Title over ===), outside code fences.
+// a setext heading (Title over ===), outside code fences, indented code
+// blocks and a leading YAML front matter block (--- ... ---).
 func markdownTitle(md string) string {
 	lines := strings.Split(md, "\n")
+	if len(lines) > 0 && strings.TrimSpace(lines[0]) == "---" {
+		for i := 1; i < len(lines); i++ {
+			if t := strings.TrimSpace(lines[i]); t == "---" || t == "..." {
+				lines = lines[i+1:]
+				break
+			}
+		}
+	}
 	fence := false
 	for i, l := range lines {
 		t := strings.TrimSpace(l)
@@ -83,7 +99,7 @@ func markdownTitle(md string) string {
 			fence = !fence
 			continue
 		}
-		if fence {
+		if fence || strings.HasPrefix(l, "    ") || strings.HasPrefix(l, "\t") {
 			continue
 		}
 		if strings.HasPrefix(t, "#") {
@@ -110,7 +126,7 @@ func htmlText(data []byte) (title, text string) {
 	var h1 strings.Builder
 	skip, inTitle, inH1, h1Done := 0, false, false, false
 	for {
-		switch z.Next() {
+		switch tt := z.Next(); tt {
 		case html.ErrorToken:
 			t := strings.TrimSpace(title)
 			if t == "" {
@@ -121,7 +137,9 @@ func htmlText(data []byte) (title, text string) {
 			name, _ := z.TagName()
 			switch a := atom.Lookup(name); a {
 			case atom.Script, atom.Style, atom.Noscript, atom.Template, atom.Svg:
-				skip++
+				if tt == html.StartTagToken { // <svg/> has no end tag to end the skip
+					skip++
+				}
 			case atom.Title:
 				inTitle = true
 			case atom.H1:

@@ -20,6 +20,10 @@ func TestParseDocument(t *testing.T) {
 		{"text first line", "t.txt", "First line\nsecond", "First line", "text", "second", ""},
 		{"text long first line", "long.txt", strings.Repeat("x", 200), "long", "text", "xxx", ""},
 		{"bom stripped", "b.md", "\ufeff# BOM\n", "BOM", "markdown", "", "\ufeff"},
+		{"markdown front matter", "f.md", "---\ntitle: Front\ntags: [a]\n---\n# Real title\n\nbody", "Real title", "markdown", "body", ""},
+		{"markdown indented code is no heading", "i.md", "    # comment\n\n## Heading\n", "Heading", "markdown", "comment", ""},
+		{"html self-closing svg", "s.html", `<p>Before</p><svg class="i"/><p>After the icon: important text</p><svg><text>icon</text></svg><p>End</p>`, "s", "html", "After the icon: important text", "icon</text>"},
+		{"html svg content dropped", "s2.html", `<p>A</p><svg><text>drawn</text></svg><p>B</p>`, "s2", "html", "B", "drawn"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -162,7 +162,10 @@ func (e *env) docsImport(ctx context.Context, st store.Store, paths []string, ow
 				}
 				return nil
 			}
-			if !d.IsDir() && d.Type().IsRegular() && importable(path) {
+			switch {
+			case d.Type()&fs.ModeSymlink != 0 && importable(path):
+				fmt.Fprintf(e.stderr, "skipped %s: a symbolic link (name the file itself to import it)\n", path)
+			case !d.IsDir() && d.Type().IsRegular() && importable(path):
 				files = append(files, path)
 			}
 			return nil
@@ -184,6 +187,13 @@ func (e *env) docsImport(ctx context.Context, st store.Store, paths []string, ow
 			// It becomes the document's source key (and may be its title).
 			return fmt.Errorf("%q: the file name is not UTF-8 text", abs)
 		}
+		info, err := os.Stat(f)
+		if err != nil {
+			return err
+		}
+		if info.Size() > maxDocumentBytes {
+			return fmt.Errorf("%s: larger than %d MiB", f, maxDocumentBytes>>20) // before reading it all
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return err
@@ -198,9 +208,15 @@ func (e *env) docsImport(ctx context.Context, st store.Store, paths []string, ow
 	if owner == "" {
 		owner = "public"
 	}
+	// And all are stored, or none: one transaction.
+	tx, err := st.BeginTX(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Rollback(tx) }() // after Commit, a no-op
 	out := []docRow{}
 	for _, p := range docs {
-		d, err := st.PutDocument(ctx, &store.Document{
+		d, err := st.PutDocument(tx, &store.Document{
 			Title: p.title, Body: p.body, Format: p.format, OwnerID: ownerID, Visibility: visibility,
 			SharedWith: shareIDs, SourceKey: "file:" + owner + ":" + p.abs,
 		})
@@ -208,6 +224,9 @@ func (e *env) docsImport(ctx context.Context, st store.Store, paths []string, ow
 			return fmt.Errorf("%s: %w", p.abs, err)
 		}
 		out = append(out, docRow{ID: d.ID, Title: d.Title, Path: p.abs, Owner: ownerName, Visibility: d.Visibility, SharedWith: shareNames, UpdatedAt: d.UpdatedAt})
+	}
+	if err := st.Commit(tx); err != nil {
+		return err
 	}
 	fmt.Fprintf(e.stderr, "imported %d document(s)\n", len(out))
 	return writeOut(e.stdout, out)

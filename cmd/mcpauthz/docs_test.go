@@ -122,6 +122,45 @@ func TestDocsImportAllOrNothing(t *testing.T) {
 	}
 }
 
+// TestDocsImportFolderPicksDocuments: a folder import takes Markdown, text
+// and HTML, not YAML (configuration files hold secrets; a YAML file named on
+// its own is imported), says which symbolic links it skipped, and refuses an
+// oversized file without reading it.
+func TestDocsImportFolderPicksDocuments(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "docs.db")
+	src := filepath.Join(dir, "proj")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "handbook.md"), []byte("# Handbook\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "config.yaml"), []byte("master_key: c2VjcmV0\n"), 0o644)
+	os.WriteFile(filepath.Join(src, "compose.yml"), []byte("POSTGRES_PASSWORD: hunter2\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "outside.md"), []byte("# Outside\n"), 0o644)
+	if err := os.Symlink(filepath.Join(dir, "outside.md"), filepath.Join(src, "link.md")); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := cli(t, db, "", "docs", "import", src, "--public")
+	if code != 0 || !strings.Contains(errs, "imported 1 document(s)") || !strings.Contains(errs, "skipped "+filepath.Join(src, "link.md")) {
+		t.Fatalf("folder import: %d %q, want 1 document and the skipped link named", code, errs)
+	}
+	_, out, _ := cli(t, db, "", "docs", "list")
+	if strings.Contains(out, "master_key") || strings.Contains(out, "config") || strings.Contains(out, "compose") || strings.Contains(out, "Outside") {
+		t.Errorf("folder import took YAML files or followed a link: %s", out)
+	}
+	if code, _, errs := cli(t, db, "", "docs", "import", filepath.Join(src, "config.yaml"), "--public"); code != 0 || !strings.Contains(errs, "imported 1 document(s)") {
+		t.Errorf("a YAML file named on its own: %d %q", code, errs)
+	}
+	big := filepath.Join(dir, "big.txt")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(maxDocumentBytes + 1)
+	f.Close()
+	if code, _, errs := cli(t, db, "", "docs", "import", big, "--public"); code != 1 || !strings.Contains(errs, "larger than") {
+		t.Errorf("an oversized file: %d %q", code, errs)
+	}
+}
+
 // TestDocsImportOwnerIDPublicIsReserved: public documents are keyed under
 // "public"; an owner with that ID would take them over (and the reverse).
 func TestDocsImportOwnerIDPublicIsReserved(t *testing.T) {
