@@ -506,6 +506,17 @@ func testDocumentSearch(t *testing.T, open func(t *testing.T) store.Store) {
 		wantSearch(t, s, "u1", "refresh token", "both", "one")
 		wantSearch(t, s, "u1", "token refresh", "both", "one")
 	})
+	// Words inside host names, file names, paths, addresses and versions
+	// are found, as the query splits them.
+	t.Run("WordsInsideNames", func(t *testing.T) {
+		s := open(t)
+		putDocument(t, s, document("names", "u1", store.VisibilityPublic, "Deploying",
+			"Point docs.example.com at the server, edit /etc/mcpauthz/config.yaml, mail alice@corp.example, needs Go 1.26. "+filler))
+		putDocument(t, s, document("other", "u1", store.VisibilityPublic, "Other", filler))
+		for _, q := range []string{"example", "yaml", "config.yaml", "mcpauthz", "corp", "docs example"} {
+			wantSearch(t, s, "u1", q, "names")
+		}
+	})
 	t.Run("Prefix", func(t *testing.T) {
 		s := open(t)
 		putDocument(t, s, document("d1", "u1", store.VisibilityPublic, "Flows",
