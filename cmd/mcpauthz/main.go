@@ -59,6 +59,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	if len(args) == 2 && (args[1] == "-h" || args[1] == "--help" || args[1] == "help") {
+		switch args[0] {
+		case "user", "client", "docs", "keys": // groups of subcommands: their usage is in the whole
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+	}
 	var err error
 	switch args[0] {
 	case "serve":

@@ -35,3 +35,22 @@ func TestBuildVersion(t *testing.T) {
 		t.Errorf("without -X main.version: %q, want a module version or dev", got)
 	}
 }
+
+// TestHelpOfCommandGroups: `mcpauthz user --help` (and client, docs, keys)
+// prints the usage and succeeds, as `mcpauthz --help` does; an unknown
+// subcommand is still a usage error.
+func TestHelpOfCommandGroups(t *testing.T) {
+	for _, group := range []string{"user", "client", "docs", "keys"} {
+		for _, h := range []string{"--help", "-h", "help"} {
+			var stdout, stderr strings.Builder
+			code := run(t.Context(), []string{group, h}, strings.NewReader(""), &stdout, &stderr, envOf(nil))
+			if code != 0 || !strings.Contains(stdout.String(), "mcpauthz "+group) {
+				t.Errorf("%s %s: exit %d, stdout %q, stderr %q", group, h, code, stdout.String(), stderr.String())
+			}
+		}
+	}
+	var stderr strings.Builder
+	if code := run(t.Context(), []string{"user", "frobnicate"}, strings.NewReader(""), &strings.Builder{}, &stderr, envOf(nil)); code != 2 {
+		t.Errorf("unknown subcommand: exit %d, want 2", code)
+	}
+}
