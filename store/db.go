@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -337,6 +338,9 @@ func sqliteDefaults() []sqliteParam {
 
 // parseSQLiteDSN splits dsn into its file and its parameters, and adds the
 // default parameters.
+// urlSchemeRE matches a URI scheme (RFC 3986 §3.1).
+var urlSchemeRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+
 func parseSQLiteDSN(dsn string) (*sqliteDSN, error) {
 	base, rawQuery, _ := strings.Cut(dsn, "?")
 	q, err := url.ParseQuery(rawQuery)
@@ -353,6 +357,13 @@ func parseSQLiteDSN(dsn string) (*sqliteDSN, error) {
 		if !set {
 			q.Set(d.keys[0], d.value)
 		}
+	}
+	if scheme, _, ok := strings.Cut(base, "://"); ok && scheme != "file" && urlSchemeRE.MatchString(scheme) {
+		// Not a file name anyone means: a mistyped postgres:// URL would
+		// otherwise become an empty SQLite database in a folder named
+		// after it.
+		// The DSN itself is not shown: it may hold a password.
+		return nil, fmt.Errorf("store: a DSN beginning %q is neither a postgres:// or postgresql:// URL (PostgreSQL) nor a SQLite file path or file: URI", scheme+"://")
 	}
 	s := &sqliteDSN{base: base, query: q}
 	path := base

@@ -90,6 +90,20 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("Open below a file succeeded")
 	}
 
+	// A mistyped URL is no SQLite file name: nothing is created, and the
+	// password is not repeated in the error.
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, dsn := range []string{"postgress://u:hunter2@127.0.0.1:5432/db", "mysql://u:hunter2@db/x", "sqlite3://x.db"} {
+		_, err := Open(ctx, Config{DSN: dsn})
+		if err == nil || !strings.Contains(err.Error(), "neither") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Open(%q) = %v, want an error naming the scheme only", dsn, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("mistyped DSNs created %v", entries)
+	}
+
 	// Nothing listens on port 1.
 	_, err := Open(ctx, Config{DSN: "postgres://u@127.0.0.1:1/db?sslmode=disable&connect_timeout=5"})
 	if err == nil || !strings.HasPrefix(err.Error(), "store: ") {
