@@ -263,3 +263,24 @@ func TestMasterKeyErrorNamesTheDevelopmentKey(t *testing.T) {
 		t.Errorf("error %v does not name the development key %s.key", err, fc.DB)
 	}
 }
+
+// TestIssuerPortMismatchWarns: `serve --addr 127.0.0.1:9000` alone leaves
+// the issuer on port 8080, where nothing answers; the server says so.
+func TestIssuerPortMismatchWarns(t *testing.T) {
+	fc := defaultFileConfig()
+	if msg := issuerPortMismatch(fc); msg != "" {
+		t.Errorf("defaults: %q", msg)
+	}
+	fc.Addr = "127.0.0.1:9000"
+	if msg := issuerPortMismatch(fc); !strings.Contains(msg, "http://localhost:8080 is on port 8080 but the server listens on 127.0.0.1:9000") {
+		t.Errorf("addr changed alone: %q", msg)
+	}
+	fc.Issuer = "http://localhost:9000"
+	if msg := issuerPortMismatch(fc); msg != "" {
+		t.Errorf("matching issuer: %q", msg)
+	}
+	fc.Issuer, fc.Addr = "https://auth.example.com", "0.0.0.0:8080"
+	if msg := issuerPortMismatch(fc); msg != "" {
+		t.Errorf("public issuer behind a proxy: %q", msg)
+	}
+}

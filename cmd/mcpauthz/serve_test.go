@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -139,5 +140,26 @@ func TestTrustedProxiesReachTheServer(t *testing.T) {
 	want := []int{201, 201, 201, 201, 429}
 	if !slices.Equal(got, want) {
 		t.Errorf("registrations from three clients behind the proxy: %v, want %v", got, want)
+	}
+}
+
+// TestServeOnABusyPortCreatesNothing: a port in use stops `serve` before
+// it creates the database, a first user (whose password would be shown for
+// a server that never ran) or a development key.
+func TestServeOnABusyPortCreatesNothing(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	var stderr strings.Builder
+	code := run(t.Context(), []string{"serve", "--addr", ln.Addr().String(), "--issuer", "http://" + ln.Addr().String(),
+		"--db", filepath.Join(dir, "m.db")}, strings.NewReader(""), &strings.Builder{}, &stderr, envOf(nil))
+	if code != 1 || !strings.Contains(stderr.String(), "addr:") {
+		t.Fatalf("exit %d, stderr %q; want 1 and the listen error", code, stderr.String())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 || strings.Contains(stderr.String(), "First start") {
+		t.Errorf("a start that never served created %v, stderr %q", entries, stderr.String())
 	}
 }
