@@ -282,13 +282,14 @@ func loadShares(tx *gorm.DB, ids []string) (map[string][]string, error) {
 	return out, nil
 }
 
-// ListDocuments returns every document, whoever owns it, newest (by
-// CreatedAt) first, then by ID. It is for administration: it enforces no
-// visibility.
+// ListDocuments returns every document, whoever owns it, without its Body
+// (a listing of large documents must not hold them all in memory), newest
+// (by CreatedAt) first, then by ID. It is for administration: it enforces
+// no visibility.
 func (db *DB) ListDocuments(ctx context.Context) ([]Document, error) {
 	conn := db.conn(ctx)
 	var rows []documentRow
-	err := conn.Select(documentColumns).Order("created_at DESC").Order(db.byteOrder("id")).Find(&rows).Error
+	err := conn.Select(documentListColumns).Order("created_at DESC").Order(db.byteOrder("id")).Find(&rows).Error
 	if err != nil {
 		return nil, wrap("list documents", err)
 	}

@@ -133,6 +133,9 @@ func (documentRow) TableName() string { return "documents" }
 // fetch the PostgreSQL search vector.
 const documentColumns = "id, title, body, format, owner_id, visibility, source_key, created_at, updated_at"
 
+// documentListColumns are documentColumns without the body.
+const documentListColumns = "id, title, format, owner_id, visibility, source_key, created_at, updated_at"
+
 // documentShareRow grants one user access to a shared document.
 type documentShareRow struct {
 	DocumentID string `gorm:"column:document_id;primaryKey"`

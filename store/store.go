@@ -359,8 +359,8 @@ type Documents interface {
 	// reads the owner's name and does not read the shares (see
 	// DocumentView).
 	ViewDocument(ctx context.Context, id, viewerID string) (*DocumentView, error)
-	// ListDocuments returns every document, newest (by CreatedAt) first,
-	// whoever may see it (administration).
+	// ListDocuments returns every document without its Body, newest (by
+	// CreatedAt) first, whoever may see it (administration).
 	ListDocuments(ctx context.Context) ([]Document, error)
 	// DeleteDocument removes a document; ErrNotFound if absent.
 	DeleteDocument(ctx context.Context, id string) error

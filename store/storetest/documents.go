@@ -132,7 +132,9 @@ func testDocuments(t *testing.T, open func(t *testing.T) store.Store) {
 		if len(list) != 1 {
 			t.Fatalf("ListDocuments returned %d documents, want 1", len(list))
 		}
-		checkDocument(t, &list[0], d)
+		listed := d
+		listed.Body = "" // a listing leaves bodies out
+		checkDocument(t, &list[0], listed)
 	})
 	t.Run("Defaults", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
