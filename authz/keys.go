@@ -85,13 +85,9 @@ type KeyInfo struct {
 // publishFor is how long a retired key stays published: the longest access
 // token lifetime plus clock skew.
 func NewKeys(ctx context.Context, st store.SigningKeys, encryptionKey []byte, publishFor time.Duration, now func() time.Time) (*Keys, error) {
-	block, err := aes.NewCipher(encryptionKey)
+	aead, err := keyAEAD(encryptionKey)
 	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
+		return nil, err
 	}
 	k := &Keys{store: st, aead: aead, now: now, publishFor: publishFor}
 	if err := k.Reload(ctx); err != nil {
@@ -103,6 +99,19 @@ func NewKeys(ctx context.Context, st store.SigningKeys, encryptionKey []byte, pu
 		}
 	}
 	return k, nil
+}
+
+// keyAEAD is the AES-256-GCM the private keys are stored encrypted with.
+func keyAEAD(encryptionKey []byte) (cipher.AEAD, error) {
+	block, err := aes.NewCipher(encryptionKey)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	return aead, nil
 }
 
 // Rotate adds a new signing key and retires the others. The new key is
@@ -237,6 +246,25 @@ func (k *Keys) Reload(ctx context.Context) error {
 	k.signing, k.public, k.jwks, k.loadedAt = signing, public, jwks, now
 	k.mu.Unlock()
 	return nil
+}
+
+// CheckKeyEncryption reports whether encryptionKey (Secrets.KeyEncryption)
+// opens the newest stored signing key: an error saying the master key
+// differs from the one the server stores its keys under, or nil (also
+// when there are no keys yet). Commands that derive other secrets from
+// the master key (client secrets) check it first, so that they never issue
+// a secret the server will not accept.
+func CheckKeyEncryption(ctx context.Context, st store.SigningKeys, encryptionKey []byte) error {
+	recs, err := st.ListSigningKeys(ctx)
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	aead, err := keyAEAD(encryptionKey)
+	if err != nil {
+		return err
+	}
+	_, err = (&Keys{aead: aead}).openSigner(&recs[0]) // newest first
+	return err
 }
 
 // openSigner decrypts a stored private key and returns a signer for it.

@@ -128,3 +128,27 @@ func TestKeysCommands(t *testing.T) {
 		t.Errorf("wrong master key: %d %q", code, stderr.String())
 	}
 }
+
+// TestClientAddRefusesAnotherMasterKey: a client secret hashed under
+// another master key than the one the server's signing keys are stored
+// under would never work; client add refuses to issue it and stores no
+// client.
+func TestClientAddRefusesAnotherMasterKey(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "cli.db")
+	if code, _, errs := cli(t, db, "", "keys", "list"); code != 0 { // stores the first signing key
+		t.Fatalf("keys list: %d %s", code, errs)
+	}
+	var out, errb strings.Builder
+	other := envOf(map[string]string{"MCPAUTHZ_MASTER_KEY": "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="})
+	code := run(t.Context(), []string{"client", "add", "--name", "svc", "--grant", "client_credentials", "--db", db},
+		strings.NewReader(""), &out, &errb, other)
+	if code != 1 || !strings.Contains(errb.String(), "was the master key changed?") || strings.Contains(out.String(), "client_secret") {
+		t.Errorf("client add under another master key: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	if _, list, _ := cli(t, db, "", "client", "list"); strings.Contains(list, "svc") {
+		t.Errorf("a client was stored: %s", list)
+	}
+	if code, out, errs := cli(t, db, "", "client", "add", "--name", "svc", "--grant", "client_credentials"); code != 0 || !strings.Contains(out, "client_secret") {
+		t.Errorf("client add under the server's key: %d %q %q", code, out, errs)
+	}
+}

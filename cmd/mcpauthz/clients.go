@@ -191,6 +191,7 @@ func (e *env) clientAdd(ctx context.Context, cf *commonFlags, sp clientSpec) err
 		c.ResponseTypes = []string{"code"}
 	}
 	var secret string
+	var secretKey []byte // the key-encryption key of the master key the secret is hashed under
 	if keyed {
 		if err := applyClientKeys(c, sp, acfg.DefaultScopes, known, fc.FetchAllowLoopback); err != nil {
 			return err
@@ -204,6 +205,7 @@ func (e *env) clientAdd(ctx context.Context, cf *commonFlags, sp clientSpec) err
 		if err != nil {
 			return err
 		}
+		secretKey = secrets.KeyEncryption
 		b := make([]byte, 32)
 		_, _ = rand.Read(b)
 		secret = base64.RawURLEncoding.EncodeToString(b)
@@ -215,6 +217,13 @@ func (e *env) clientAdd(ctx context.Context, cf *commonFlags, sp clientSpec) err
 		return err
 	}
 	defer st.Close()
+	if secretKey != nil {
+		// A secret hashed under another master key than the server's
+		// would never work: the signing keys tell which one it has.
+		if err := authz.CheckKeyEncryption(ctx, st, secretKey); err != nil {
+			return fmt.Errorf("client secret not issued: %w", err)
+		}
+	}
 	if err := st.CreateClient(ctx, c); err != nil {
 		return err
 	}
