@@ -165,6 +165,9 @@ func (s *Server) checkAuthorize(ctx context.Context, q url.Values) (*authzReques
 	ar.Scopes = dedupe(scopes)
 	ar.Query.Set("scope", strings.Join(ar.Scopes, " "))
 	ar.Prompt = strings.Fields(q.Get("prompt"))
+	if !s.pendingFits(ar) {
+		return fail(http.StatusBadRequest, codeInvalidRequest, "The authorization request is too large.")
+	}
 	return ar, nil
 }
 

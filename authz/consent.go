@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/securecookie"
 	"github.com/gorilla/sessions"
 
 	"github.com/mcpauthz/mcpauthz/store"
@@ -25,6 +26,24 @@ const consentTTL = 10 * time.Minute
 // of up to 4096 bytes, the session's codec refuses longer ones, and after
 // encryption and two base64 encodings about 2 KB of query fit.
 const maxPendingQuery = 4096
+
+// pendingFits reports whether the consent screen for ar can be kept in the
+// session cookie (see askConsent): the values a signed-in person's session
+// holds then, with user IDs of a generous length, encoded by the session's
+// own codecs. checkAuthorize refuses a request that does not fit before the
+// sign-in form, not after the password.
+func (s *Server) pendingFits(ar *authzRequest) bool {
+	values := map[any]any{
+		sessUserID:       strings.Repeat("u", 64),
+		sessAuthTime:     s.now().Unix(),
+		sessGeneration:   int64(1) << 40,
+		sessConsentID:    randomToken(24),
+		sessConsentQuery: ar.Query.Encode(),
+		sessConsentExp:   s.now().Add(consentTTL).Unix(),
+	}
+	_, err := securecookie.EncodeMulti(sessionName, values, s.sessions.Codecs...)
+	return !cookieTooLong(err)
+}
 
 // cookieTooLong reports whether err is the session codec's refusal of an
 // encoded value longer than a cookie may be. securecookie formats that

@@ -359,6 +359,7 @@ func TestAuthorizeRequestProblemsBeforeSignIn(t *testing.T) {
 	}{
 		{"client_credentials only", e.authorizeURL(batch, challenge, nil), "unauthorized_client", "authorization code flow", true},
 		{"state too long to keep", e.authorizeURL(c, challenge, url.Values{"state": {strings.Repeat("s", 5000)}}), "invalid_request", "too large", true},
+		{"state too long for the session cookie", e.authorizeURL(c, challenge, url.Values{"state": {strings.Repeat("s", 3000)}}), "invalid_request", "too large", true},
 		{"state twice", with(func(q url.Values) { q["state"] = []string{"a", "b"} }), "invalid_request", "state was sent more than once", false},
 		{"code_challenge twice", with(func(q url.Values) { q.Add("code_challenge", challenge) }), "invalid_request", "code_challenge was sent more than once", true},
 		{"no response_type", with(func(q url.Values) { q.Del("response_type") }), "invalid_request", "no response_type", true},

@@ -208,12 +208,19 @@ func (e *env) docsImport(ctx context.Context, st store.Store, paths []string, ow
 	if owner == "" {
 		owner = "public"
 	}
-	// And all are stored, or none: one transaction.
-	tx, err := st.BeginTX(ctx)
-	if err != nil {
-		return err
+	// And all are stored, or none: one transaction, on PostgreSQL. On
+	// SQLite a transaction holds the database's one write lock to its end,
+	// and a running server's writes (sign-ins, tokens) would fail behind a
+	// large import; there each document is its own transaction, and what
+	// is left to fail after the checks above is the disk.
+	tx := ctx
+	if d, ok := st.(interface{ Dialect() string }); ok && d.Dialect() == store.DialectPostgres {
+		var err error
+		if tx, err = st.BeginTX(ctx); err != nil {
+			return err
+		}
+		defer func() { _ = st.Rollback(tx) }() // after Commit, a no-op
 	}
-	defer func() { _ = st.Rollback(tx) }() // after Commit, a no-op
 	out := []docRow{}
 	for _, p := range docs {
 		d, err := st.PutDocument(tx, &store.Document{
@@ -225,8 +232,10 @@ func (e *env) docsImport(ctx context.Context, st store.Store, paths []string, ow
 		}
 		out = append(out, docRow{ID: d.ID, Title: d.Title, Path: p.abs, Owner: ownerName, Visibility: d.Visibility, SharedWith: shareNames, UpdatedAt: d.UpdatedAt})
 	}
-	if err := st.Commit(tx); err != nil {
-		return err
+	if tx != ctx {
+		if err := st.Commit(tx); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(e.stderr, "imported %d document(s)\n", len(out))
 	return writeOut(e.stdout, out)

@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mcpauthz/mcpauthz/store/storetest"
 )
 
 func TestDocsCommands(t *testing.T) {
@@ -177,5 +180,28 @@ func TestDocsImportOwnerIDPublicIsReserved(t *testing.T) {
 	}
 	if _, out, _ := cli(t, db, "", "docs", "list"); !strings.Contains(out, "Handbook") || strings.Contains(out, "Salaries") {
 		t.Errorf("the public document was replaced: %s", out)
+	}
+}
+
+// TestDocsImportAllOrNothingOnPostgres: on PostgreSQL the import is one
+// transaction, so a document the store refuses half-way (one whose search
+// index would pass PostgreSQL's 1 MB tsvector limit) leaves none stored.
+func TestDocsImportAllOrNothingOnPostgres(t *testing.T) {
+	db := storetest.PostgresSchema(t)
+	src := filepath.Join(t.TempDir(), "src")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "1.md"), []byte("# Alpha\n"), 0o644)
+	var log strings.Builder
+	for i := 0; log.Len() < 2<<20; i++ {
+		fmt.Fprintf(&log, "req-%08x user%d status ok\n", i*7919, i)
+	}
+	os.WriteFile(filepath.Join(src, "2big.txt"), []byte(log.String()), 0o644)
+	os.WriteFile(filepath.Join(src, "3.md"), []byte("# Gamma\n"), 0o644)
+	code, _, errs := cli(t, db, "", "docs", "import", src, "--public")
+	if code != 1 || !strings.Contains(errs, "2big.txt") {
+		t.Fatalf("import with a document PostgreSQL cannot index: %d %q", code, errs)
+	}
+	if _, out, _ := cli(t, db, "", "docs", "list"); strings.Contains(out, "Alpha") || strings.Contains(out, "Gamma") {
+		t.Errorf("documents stored by a failed import: %s", out)
 	}
 }

@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	if len(args) == 2 && (args[1] == "-h" || args[1] == "--help" || args[1] == "help") {
+	if len(args) >= 2 && (args[1] == "-h" || args[1] == "--help" || args[1] == "help") {
 		switch args[0] {
 		case "user", "client", "docs", "keys": // groups of subcommands: their usage is in the whole
 			fmt.Fprint(stdout, usage)
@@ -161,7 +161,7 @@ func (c *commonFlags) register(fs *flag.FlagSet, serve bool) {
 	fs.StringVar(&c.issuer, "issuer", "", "issuer URL (default http://localhost:8080)")
 	if serve {
 		fs.StringVar(&c.addr, "addr", "", "listen address (default 127.0.0.1:8080)")
-		fs.Var(boolFlag{&c.fetchAllowLoopback}, "fetch-allow-loopback", "UNSAFE, development only: let client metadata documents and jwks_uri be fetched from loopback addresses, over http too (needs a loopback issuer)")
+		fs.Var(boolFlag{&c.fetchAllowLoopback}, "fetch-allow-loopback", "UNSAFE, development only: let client metadata documents and jwks_uri be fetched from loopback addresses, over http too (needs a loopback issuer and addr)")
 	}
 }
 

@@ -43,7 +43,7 @@ func TestHelpOfCommandGroups(t *testing.T) {
 	for _, group := range []string{"user", "client", "docs", "keys"} {
 		for _, h := range []string{"--help", "-h", "help"} {
 			var stdout, stderr strings.Builder
-			code := run(t.Context(), []string{group, h}, strings.NewReader(""), &stdout, &stderr, envOf(nil))
+			code := run(t.Context(), []string{group, h, "--db", "x.db"}, strings.NewReader(""), &stdout, &stderr, envOf(nil))
 			if code != 0 || !strings.Contains(stdout.String(), "mcpauthz "+group) {
 				t.Errorf("%s %s: exit %d, stdout %q, stderr %q", group, h, code, stdout.String(), stderr.String())
 			}
