@@ -2,7 +2,6 @@ package authz
 
 import (
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"net/http"
@@ -33,15 +32,14 @@ const maxPendingQuery = 4096
 // own codecs. checkAuthorize refuses a request that does not fit before the
 // sign-in form, not after the password.
 func (s *Server) pendingFits(ar *authzRequest) bool {
-	values := map[any]any{
-		sessUserID:       strings.Repeat("u", 64),
-		sessAuthTime:     s.now().Unix(),
-		sessGeneration:   int64(1) << 40,
-		sessConsentID:    randomToken(24),
-		sessConsentQuery: ar.Query.Encode(),
-		sessConsentExp:   s.now().Add(consentTTL).Unix(),
+	sess := sessions.NewSession(s.sessions, sessionName)
+	sess.Values = map[any]any{
+		sessUserID:     strings.Repeat("u", 64),
+		sessAuthTime:   s.now().Unix(),
+		sessGeneration: int64(1) << 40,
 	}
-	_, err := securecookie.EncodeMulti(sessionName, values, s.sessions.Codecs...)
+	setPendingConsents(sess, []pendingConsent{{ID: randomToken(24), Query: ar.Query.Encode(), Exp: s.now().Add(consentTTL).Unix()}})
+	_, err := securecookie.EncodeMulti(sessionName, sess.Values, s.sessions.Codecs...)
 	return !cookieTooLong(err)
 }
 
@@ -55,7 +53,9 @@ func cookieTooLong(err error) bool {
 
 // askConsent shows the consent screen and remembers, in the session, which
 // request it is for under a one-time consent ID: a POST must name that ID,
-// so a forged or replayed consent form does nothing.
+// so a forged or replayed consent form does nothing. Screens already open
+// in other tabs stay answerable (up to maxPendingConsents, and as many as
+// the cookie holds: the oldest make room).
 func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, sess *sessions.Session, ar *authzRequest, user *store.User) {
 	query := ar.Query.Encode()
 	if len(query) > maxPendingQuery {
@@ -63,10 +63,20 @@ func (s *Server) askConsent(w http.ResponseWriter, r *http.Request, sess *sessio
 		return
 	}
 	id := randomToken(24)
-	sess.Values[sessConsentID] = id
-	sess.Values[sessConsentQuery] = query
-	sess.Values[sessConsentExp] = s.now().Add(consentTTL).Unix()
-	if err := sess.Save(r, w); err != nil {
+	list := append(pendingConsents(sess, s.now()), pendingConsent{ID: id, Query: query, Exp: s.now().Add(consentTTL).Unix()})
+	if len(list) > maxPendingConsents {
+		list = list[len(list)-maxPendingConsents:]
+	}
+	for {
+		setPendingConsents(sess, list)
+		err := sess.Save(r, w)
+		if err == nil {
+			break
+		}
+		if cookieTooLong(err) && len(list) > 1 {
+			list = list[1:] // the oldest screen makes room
+			continue
+		}
 		if cookieTooLong(err) {
 			s.authorizeFailed(w, r, ar, redirectErr(codeInvalidRequest, "The authorization request is too large."))
 			return
@@ -102,17 +112,13 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := s.session(r)
 	user := s.currentUser(ctx, sess)
-	wantID, _ := sess.Values[sessConsentID].(string)
-	query, _ := sess.Values[sessConsentQuery].(string)
-	exp, _ := sess.Values[sessConsentExp].(int64)
-	gotID := r.PostForm.Get("consent_id")
-	if user == nil || wantID == "" || subtle.ConstantTimeCompare([]byte(wantID), []byte(gotID)) != 1 || s.now().Unix() > exp {
+	pending, rest, ok := takePendingConsent(pendingConsents(sess, s.now()), r.PostForm.Get("consent_id"))
+	if user == nil || !ok {
 		s.pages.Error(w, ErrorPage{Title: "This approval has expired", Message: "Start again from the application that sent you here.", Status: http.StatusBadRequest})
 		return
 	}
-	delete(sess.Values, sessConsentID)
-	delete(sess.Values, sessConsentQuery)
-	delete(sess.Values, sessConsentExp)
+	wantID, query, exp := pending.ID, pending.Query, pending.Exp
+	setPendingConsents(sess, rest)
 	if err := sess.Save(r, w); err != nil {
 		s.log.ErrorContext(ctx, "consent: save session", "error", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"html"
 	"log/slog"
 	"net/http"
@@ -406,6 +407,51 @@ func TestConsentScreenSaysWhatItKnows(t *testing.T) {
 	_, page = b.get(e.authorizeURL(testClient{ID: id, Redirect: "chatgpt.com:/connector/oauth"}, challenge, nil))
 	if !strings.Contains(page, `<p class="destination-host">an app on this device</p>`) || !strings.Contains(page, `<code class="destination-scheme">chatgpt.com:</code>`) {
 		t.Errorf("consent screen of a private-use scheme redirect: %.2500s", page)
+	}
+}
+
+// TestConsentScreensInSeveralTabs: a second consent screen (another tab,
+// an app that retried) does not make the first unanswerable; each is
+// answered once; past maxPendingConsents the oldest expires.
+func TestConsentScreensInSeveralTabs(t *testing.T) {
+	e := newTestEnv(t)
+	b := e.newBrowser()
+	b.login(e.URL, testUser, testPassword)
+	screen := func(c testClient) string {
+		t.Helper()
+		_, challenge := pkce()
+		_, page := b.get(e.authorizeURL(c, challenge, nil))
+		m := consentIDRE.FindStringSubmatch(page)
+		if m == nil {
+			t.Fatalf("no consent screen for %s", c.ID)
+		}
+		return m[1]
+	}
+	answer := func(id string) int {
+		r, _ := b.post(e.URL+"/consent", url.Values{"consent_id": {id}, "decision": {"allow"}})
+		return r.StatusCode
+	}
+	first, second := screen(e.registerPublic("https://one.example/cb")), screen(e.registerPublic("https://two.example/cb"))
+	if got := answer(first); got != http.StatusSeeOther {
+		t.Errorf("the first tab after a second opened: %d, want 303", got)
+	}
+	if got := answer(second); got != http.StatusSeeOther {
+		t.Errorf("the second tab: %d, want 303", got)
+	}
+	if got := answer(first); got != http.StatusBadRequest {
+		t.Errorf("the first tab answered again: %d, want 400", got)
+	}
+	var ids []string
+	for i := range maxPendingConsents + 1 {
+		ids = append(ids, screen(e.registerPublic(fmt.Sprintf("https://tab%d.example/cb", i))))
+	}
+	if got := answer(ids[0]); got != http.StatusBadRequest {
+		t.Errorf("the oldest of %d screens: %d, want 400 (expired)", len(ids), got)
+	}
+	for _, id := range ids[1:] {
+		if got := answer(id); got != http.StatusSeeOther {
+			t.Errorf("one of the newest %d screens: %d, want 303", maxPendingConsents, got)
+		}
 	}
 }
 

@@ -16,10 +16,12 @@ const (
 	sessUserID       = "uid"
 	sessAuthTime     = "auth_time"
 	sessGeneration   = "gen" // the user's SessionGeneration at sign-in
-	sessConsentID    = "consent_id"
-	sessConsentQuery = "consent_query"
-	sessConsentExp   = "consent_exp"
+	sessConsents     = "consents" // the pending consent screens (pendingconsent.go)
 )
+
+// legacyConsentKeys held the one pending consent screen of earlier
+// versions; they are dropped when the session is next written.
+var legacyConsentKeys = []string{"consent_id", "consent_query", "consent_exp"}
 
 // newSessionStore returns the cookie store for logins: encrypted and
 // authenticated with keys derived from the master key (so every instance
