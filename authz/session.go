@@ -13,10 +13,10 @@ const sessionName = "mcpauthz_session"
 
 // Keys in the session cookie.
 const (
-	sessUserID       = "uid"
-	sessAuthTime     = "auth_time"
-	sessGeneration   = "gen" // the user's SessionGeneration at sign-in
-	sessConsents     = "consents" // the pending consent screens (pendingconsent.go)
+	sessUserID     = "uid"
+	sessAuthTime   = "auth_time"
+	sessGeneration = "gen"      // the user's SessionGeneration at sign-in
+	sessConsents   = "consents" // the pending consent screens (pendingconsent.go)
 )
 
 // legacyConsentKeys held the one pending consent screen of earlier
