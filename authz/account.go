@@ -25,19 +25,35 @@ func (s *Server) serveAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page := AccountPage{UserName: user.Name, Notice: noticeText(r.URL.Query().Get("notice"))}
+	// One entry per app (revoking is per app), with what the person
+	// allowed it at every resource; consents come newest first.
+	byClient := map[string]int{}
+	var scopes, redirects [][]string
 	for _, c := range consents {
-		app := AppView{ClientID: c.ClientID, ClientName: c.ClientID, Scopes: s.scopeViews(c.Scopes), GrantedAt: c.UpdatedAt}
+		i, seen := byClient[c.ClientID]
+		if !seen {
+			i = len(page.Apps)
+			byClient[c.ClientID] = i
+			page.Apps = append(page.Apps, AppView{ClientID: c.ClientID, ClientName: c.ClientID, GrantedAt: c.UpdatedAt})
+			scopes, redirects = append(scopes, nil), append(redirects, nil)
+		}
+		page.Apps[i].Resources = append(page.Apps[i].Resources, c.Resource)
+		scopes[i] = append(scopes[i], c.Scopes...)
+		redirects[i] = append(redirects[i], c.RedirectURIs...)
+	}
+	for i := range page.Apps {
+		app := &page.Apps[i]
+		app.Scopes = s.scopeViews(dedupe(scopes[i]))
 		// Where the person approved codes being sent: every such host,
 		// not just the client's first redirect URI's.
-		app.RedirectHost = strings.Join(redirectHosts(c.RedirectURIs), ", ")
-		if cl, err := s.client(ctx, c.ClientID); err == nil {
+		app.RedirectHost = strings.Join(redirectHosts(redirects[i]), ", ")
+		if cl, err := s.client(ctx, app.ClientID); err == nil {
 			app.ClientName = clientDisplayName(cl)
 			app.ClientHost = cimdHost(cl)
 			if app.RedirectHost == "" {
 				app.RedirectHost = strings.Join(redirectHosts(cl.RedirectURIs), ", ")
 			}
 		}
-		page.Apps = append(page.Apps, app)
 	}
 	s.pages.Account(w, page)
 }

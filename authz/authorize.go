@@ -353,8 +353,16 @@ func (s *Server) redirectTrusted(r *http.Request, ar *authzRequest) bool {
 	if user == nil {
 		return false
 	}
-	c, err := s.store.GetConsent(r.Context(), user.ID, ar.Client.ID)
-	return err == nil && slices.Contains(c.RedirectURIs, consentRedirect(ar.RedirectURI))
+	consents, err := s.store.ListConsents(r.Context(), user.ID)
+	if err != nil {
+		return false
+	}
+	for _, c := range consents { // at any resource: the error may come before the resource is known
+		if c.ClientID == ar.Client.ID && slices.Contains(c.RedirectURIs, consentRedirect(ar.RedirectURI)) {
+			return true
+		}
+	}
+	return false
 }
 
 func redirectErr(code, description string) *authorizeError {
@@ -379,11 +387,11 @@ func fositeAuthorizeErr(err error) *authorizeError {
 // with several redirect URIs (or new ones, after an RFC 7592 update) must
 // not have a code sent silently to one the person never saw.
 func (s *Server) hasConsent(ctx context.Context, userID string, ar *authzRequest) bool {
-	c, err := s.store.GetConsent(ctx, userID, ar.Client.ID)
+	c, err := s.store.GetConsent(ctx, userID, ar.Client.ID, ar.Resource)
 	if err != nil {
 		return false
 	}
-	if c.Resource != ar.Resource || !slices.Contains(c.RedirectURIs, consentRedirect(ar.RedirectURI)) {
+	if !slices.Contains(c.RedirectURIs, consentRedirect(ar.RedirectURI)) {
 		return false
 	}
 	for _, sc := range ar.Scopes {

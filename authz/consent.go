@@ -164,7 +164,7 @@ func (s *Server) serveConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	granted := slices.DeleteFunc(slices.Clone(ar.Scopes), func(s string) bool { return s == "offline_access" })
 	redirects := []string{consentRedirect(ar.RedirectURI)}
-	if prev, err := s.store.GetConsent(ctx, user.ID, ar.Client.ID); err == nil && prev.Resource == ar.Resource {
+	if prev, err := s.store.GetConsent(ctx, user.ID, ar.Client.ID, ar.Resource); err == nil {
 		granted = dedupe(append(prev.Scopes, granted...))
 		redirects = dedupe(append(prev.RedirectURIs, redirects...))
 	}

@@ -410,6 +410,34 @@ func TestConsentScreenSaysWhatItKnows(t *testing.T) {
 	}
 }
 
+// TestConsentPerResource: with several resources, a consent for one does
+// not replace the consent for another: switching between them asks once
+// for each, and /account shows the app once with both.
+func TestConsentPerResource(t *testing.T) {
+	e := newTestEnv(t, func(c *Config) { c.Resources = []string{c.Issuer + "/mcp", "https://other.example/mcp"} })
+	c := e.registerPublic("http://127.0.0.1:7777/callback")
+	b := e.newBrowser()
+	b.login(e.URL, testUser, testPassword)
+	_, challenge := pkce()
+	for _, res := range []string{e.URL + "/mcp", "https://other.example/mcp"} {
+		e.authorize(b, e.authorizeURL(c, challenge, url.Values{"resource": {res}}))
+	}
+	for _, res := range []string{e.URL + "/mcp", "https://other.example/mcp"} {
+		if r, _ := b.get(e.authorizeURL(c, challenge, url.Values{"resource": {res}})); r.StatusCode != http.StatusSeeOther {
+			t.Errorf("back to %s: %d, want 303 (remembered)", res, r.StatusCode)
+		}
+	}
+	_, account := b.get(e.URL + "/account")
+	if n := strings.Count(account, `name="client_id" value="`+c.ID+`"`); n != 1 {
+		t.Errorf("the app appears %d times on /account, want once", n)
+	}
+	for _, res := range []string{e.URL + "/mcp", "https://other.example/mcp"} {
+		if !strings.Contains(account, `<code class="resource">`+res+`</code>`) {
+			t.Errorf("/account does not name %s", res)
+		}
+	}
+}
+
 // TestConsentScreensInSeveralTabs: a second consent screen (another tab,
 // an app that retried) does not make the first unanswerable; each is
 // answered once; past maxPendingConsents the oldest expires.

@@ -127,8 +127,9 @@ type DocumentResult struct {
 type AppView struct {
 	ClientID     string
 	ClientName   string
-	ClientHost   string // the verified host of a metadata-document client
-	RedirectHost string // the hosts the person approved codes being sent to, comma-separated
+	ClientHost   string   // the verified host of a metadata-document client
+	RedirectHost string   // the hosts the person approved codes being sent to, comma-separated
+	Resources    []string // the MCP servers it may use
 	Scopes       []ScopeView
 	GrantedAt    time.Time
 }

@@ -7,10 +7,11 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// GetConsent returns the consent of user for client, or ErrNotFound.
-func (db *DB) GetConsent(ctx context.Context, userID, clientID string) (*Consent, error) {
+// GetConsent returns the consent of user for client at resource, or
+// ErrNotFound.
+func (db *DB) GetConsent(ctx context.Context, userID, clientID, resource string) (*Consent, error) {
 	var row consentRow
-	err := db.conn(ctx).Where("user_id = ? AND client_id = ?", userID, clientID).Take(&row).Error
+	err := db.conn(ctx).Where("user_id = ? AND client_id = ? AND resource = ?", userID, clientID, resource).Take(&row).Error
 	if err != nil {
 		return nil, wrap("get consent", err)
 	}
@@ -21,8 +22,8 @@ func (db *DB) GetConsent(ctx context.Context, userID, clientID string) (*Consent
 	return &c, nil
 }
 
-// SaveConsent creates the consent for (UserID, ClientID), or replaces the
-// Scopes, Resource, RedirectURIs and UpdatedAt of the one stored; a replaced consent keeps
+// SaveConsent creates the consent for (UserID, ClientID, Resource), or
+// replaces the Scopes, RedirectURIs and UpdatedAt of the one stored; a replaced consent keeps
 // its original CreatedAt. A zero CreatedAt or UpdatedAt is set to now, in c
 // too.
 func (db *DB) SaveConsent(ctx context.Context, c *Consent) error {
@@ -35,8 +36,8 @@ func (db *DB) SaveConsent(ctx context.Context, c *Consent) error {
 	}
 	row := consentToRow(c)
 	err := db.conn(ctx).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "user_id"}, {Name: "client_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"scopes", "resource", "redirect_uris", "updated_at"}),
+		Columns:   []clause.Column{{Name: "user_id"}, {Name: "client_id"}, {Name: "resource"}},
+		DoUpdates: clause.AssignmentColumns([]string{"scopes", "redirect_uris", "updated_at"}),
 	}).Create(&row).Error
 	if err != nil {
 		return wrap("save consent", err)
@@ -44,12 +45,12 @@ func (db *DB) SaveConsent(ctx context.Context, c *Consent) error {
 	return nil
 }
 
-// ListConsents returns the consents a user has given, newest (by
-// UpdatedAt) first.
+// ListConsents returns the consents a user has given (one per client and
+// resource), newest (by UpdatedAt) first.
 func (db *DB) ListConsents(ctx context.Context, userID string) ([]Consent, error) {
 	var rows []consentRow
 	err := db.conn(ctx).Where("user_id = ?", userID).
-		Order("updated_at DESC").Order(db.byteOrder("client_id")).Find(&rows).Error
+		Order("updated_at DESC").Order(db.byteOrder("client_id")).Order(db.byteOrder("resource")).Find(&rows).Error
 	if err != nil {
 		return nil, wrap("list consents", err)
 	}
@@ -64,8 +65,9 @@ func (db *DB) ListConsents(ctx context.Context, userID string) ([]Consent, error
 	return consents, nil
 }
 
-// RevokeConsent deletes, in one transaction, the consent and every request
-// of that client whose Subject is the user. It is not an error that there
+// RevokeConsent deletes, in one transaction, the user's consents for the
+// client (at every resource) and every request of that client whose
+// Subject is the user. It is not an error that there
 // is no such consent: the requests go all the same.
 func (db *DB) RevokeConsent(ctx context.Context, userID, clientID string) error {
 	err := db.atomically(ctx, func(tx *gorm.DB) error {

@@ -50,7 +50,7 @@ type consentRow struct {
 	UserID    string    `gorm:"column:user_id;primaryKey"`
 	ClientID  string    `gorm:"column:client_id;primaryKey;index:idx_consents_client_id"`
 	Scopes    string    `gorm:"column:scopes;not null"`
-	Resource  string    `gorm:"column:resource;not null"`
+	Resource  string    `gorm:"column:resource;primaryKey"`
 	CreatedAt time.Time `gorm:"column:created_at;not null;autoCreateTime:false"`
 	UpdatedAt time.Time `gorm:"column:updated_at;not null;autoUpdateTime:false"`
 	// RedirectURIs was added after the first release: consents stored
@@ -163,7 +163,8 @@ const (
 	//
 	// Version 2 added the documents (documents, document_shares and the
 	// search index of the dialect). (AutoMigrate alone added attempts.)
-	schemaVersion = 2
+	// Version 3 keys consents by resource too (migrateConsentsKey).
+	schemaVersion = 3
 	// migrationLockID is the PostgreSQL advisory lock that serialises
 	// migrations by several processes.
 	migrationLockID int64 = 0x6d6370617574687a // "mcpauthz"
@@ -193,10 +194,21 @@ func (db *DB) migrate(ctx context.Context) error {
 		if current > schemaVersion {
 			return fmt.Errorf("database schema version %d is newer than this program's %d", current, schemaVersion)
 		}
+		var oldConsents string
+		if current < 3 {
+			if oldConsents, err = db.migrateConsentsKey(tx); err != nil {
+				return fmt.Errorf("consents: %w", err)
+			}
+		}
 		err = tx.AutoMigrate(&userRow{}, &clientRow{}, &consentRow{}, &requestRow{},
 			&nonceRow{}, &attemptRow{}, &signingKeyRow{}, &documentRow{}, &documentShareRow{})
 		if err != nil {
 			return err
+		}
+		if oldConsents != "" {
+			if err := copyOldConsents(tx, oldConsents); err != nil {
+				return fmt.Errorf("consents: %w", err)
+			}
 		}
 		// The search index is set up at every Open, not once per version:
 		// which SQLite engine is usable depends on the binary (FTS5 or not).
@@ -214,6 +226,44 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("store: migrate schema: %w", err)
 	}
 	return nil
+}
+
+// migrateConsentsKey makes the consents' primary key (user_id, client_id,
+// resource) in a database of an earlier schema version, where it was
+// (user_id, client_id). PostgreSQL replaces the key in place. SQLite cannot
+// change a table's key: the table is renamed (its index dropped, so that
+// the new table can have it), and the name returned, for copyOldConsents
+// to copy its rows into the table AutoMigrate creates.
+func (db *DB) migrateConsentsKey(tx *gorm.DB) (string, error) {
+	if !tx.Migrator().HasTable(&consentRow{}) {
+		return "", nil
+	}
+	if db.dialect == DialectPostgres {
+		return "", tx.Exec(`ALTER TABLE consents DROP CONSTRAINT consents_pkey, ADD PRIMARY KEY (user_id, client_id, resource)`).Error
+	}
+	const old = "consents_before_v3"
+	for _, stmt := range []string{`DROP INDEX IF EXISTS idx_consents_client_id`, `ALTER TABLE consents RENAME TO ` + old} {
+		if err := tx.Exec(stmt).Error; err != nil {
+			return "", err
+		}
+	}
+	return old, nil
+}
+
+// copyOldConsents moves the rows of the table migrateConsentsKey renamed
+// into consents, and drops it. A table from before redirect_uris gives
+// consents with none (asked again once).
+func copyOldConsents(tx *gorm.DB, old string) error {
+	redirects := "'[]'"
+	if tx.Migrator().HasColumn(old, "redirect_uris") {
+		redirects = "redirect_uris"
+	}
+	err := tx.Exec(`INSERT INTO consents (user_id, client_id, resource, scopes, redirect_uris, created_at, updated_at) ` +
+		`SELECT user_id, client_id, resource, scopes, ` + redirects + `, created_at, updated_at FROM ` + old).Error
+	if err != nil {
+		return err
+	}
+	return tx.Exec(`DROP TABLE ` + old).Error
 }
 
 // encodeList returns l as JSON: "null" for nil, "[]" for empty.

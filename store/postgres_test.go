@@ -80,3 +80,16 @@ func TestPostgresSearchColumnUpgrade(t *testing.T) {
 		t.Errorf("after the upgrade: %v (%v), want the document stored before it", hits, err)
 	}
 }
+
+// TestPostgresConsentsFromBeforeRedirectURIs: testOldConsents on PostgreSQL.
+func TestPostgresConsentsFromBeforeRedirectURIs(t *testing.T) {
+	dsn := storetest.PostgresSchema(t)
+	testOldConsents(t, func(t *testing.T) *store.DB {
+		db, err := store.Open(t.Context(), store.Config{DSN: dsn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	}, "timestamptz")
+}

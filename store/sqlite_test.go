@@ -52,20 +52,30 @@ func TestSQLiteDB(t *testing.T) {
 	testDB(t, store.DialectSQLite, openSQLite)
 }
 
-// TestConsentsFromBeforeRedirectURIs opens a database whose consents table
-// predates the redirect_uris column: the column is added, and a consent
-// stored before it reads back with no approved redirect URIs (so the person
-// is asked again once) instead of failing to decode.
+// TestConsentsFromBeforeRedirectURIs opens a database of schema version 2
+// whose consents table predates the redirect_uris column and the resource
+// in its key: the table is migrated, a consent stored before reads back with
+// no approved redirect URIs (so the person is asked again once), and a
+// consent for another resource is stored beside it.
 func TestConsentsFromBeforeRedirectURIs(t *testing.T) {
 	dsn := filepath.Join(t.TempDir(), "old.db")
-	db := openAt(t, dsn)
+	testOldConsents(t, func(t *testing.T) *store.DB { return openAt(t, dsn) }, "datetime")
+}
+
+// testOldConsents replaces the consents table of the store open returns
+// with the layout of schema version 2 without redirect_uris, holding one
+// consent, opens the store again and checks the migration.
+func testOldConsents(t *testing.T, open func(t *testing.T) *store.DB, timeType string) {
+	db := open(t)
 	g := db.Gorm(t.Context())
 	for _, stmt := range []string{
 		`DROP TABLE consents`,
 		`CREATE TABLE consents (user_id text, client_id text, scopes text NOT NULL, resource text NOT NULL,
-			created_at datetime NOT NULL, updated_at datetime NOT NULL, PRIMARY KEY (user_id, client_id))`,
+			created_at ` + timeType + ` NOT NULL, updated_at ` + timeType + ` NOT NULL, PRIMARY KEY (user_id, client_id))`,
+		`CREATE INDEX idx_consents_client_id ON consents (client_id)`,
 		`INSERT INTO consents VALUES ('u1', 'c1', '["read"]', 'https://mcp.example/mcp',
 			'2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00')`,
+		`DELETE FROM schema_migrations WHERE version > 2`,
 	} {
 		if err := g.Exec(stmt).Error; err != nil {
 			t.Fatalf("%s: %v", stmt, err)
@@ -74,13 +84,21 @@ func TestConsentsFromBeforeRedirectURIs(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db = openAt(t, dsn)
-	c, err := db.GetConsent(t.Context(), "u1", "c1")
+	db = open(t)
+	ctx := t.Context()
+	c, err := db.GetConsent(ctx, "u1", "c1", "https://mcp.example/mcp")
 	if err != nil {
-		t.Fatalf("GetConsent of a consent stored before redirect_uris: %v", err)
+		t.Fatalf("GetConsent of a consent stored before the migration: %v", err)
 	}
 	if len(c.RedirectURIs) != 0 || len(c.Scopes) != 1 || c.Resource != "https://mcp.example/mcp" {
 		t.Errorf("consent = %+v, want scopes [read], the resource, and no redirect URIs", c)
+	}
+	other := &store.Consent{UserID: "u1", ClientID: "c1", Scopes: []string{"read"}, Resource: "https://other.example/mcp"}
+	if err := db.SaveConsent(ctx, other); err != nil {
+		t.Fatalf("SaveConsent for another resource after the migration: %v", err)
+	}
+	if list, err := db.ListConsents(ctx, "u1"); err != nil || len(list) != 2 {
+		t.Errorf("ListConsents = %v, %v; want the old consent and the new one", list, err)
 	}
 }
 

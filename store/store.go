@@ -73,6 +73,7 @@ type Client struct {
 
 // Consent records that a user allowed a client a set of scopes for a
 // resource, so that a reconnect asking for no more skips the consent screen.
+// A user has one per client and resource.
 type Consent struct {
 	UserID   string
 	ClientID string
@@ -255,15 +256,17 @@ type Clients interface {
 
 // Consents manages remembered consent.
 type Consents interface {
-	// GetConsent returns the consent of user for client, or ErrNotFound.
-	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
-	// SaveConsent creates or replaces the consent for (UserID, ClientID):
-	// its Scopes, Resource and RedirectURIs.
+	// GetConsent returns the consent of user for client at resource, or
+	// ErrNotFound.
+	GetConsent(ctx context.Context, userID, clientID, resource string) (*Consent, error)
+	// SaveConsent creates or replaces the consent for (UserID, ClientID,
+	// Resource): its Scopes and RedirectURIs.
 	SaveConsent(ctx context.Context, c *Consent) error
 	// ListConsents returns the consents a user has given, newest first.
 	ListConsents(ctx context.Context, userID string) ([]Consent, error)
-	// RevokeConsent deletes the consent and every request of that client
-	// whose Subject is the user (the app loses access at once).
+	// RevokeConsent deletes the user's consents for the client (at every
+	// resource) and every request of that client whose Subject is the user
+	// (the app loses access at once).
 	RevokeConsent(ctx context.Context, userID, clientID string) error
 }
 

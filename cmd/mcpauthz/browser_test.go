@@ -116,7 +116,7 @@ func TestBrowserDeny(t *testing.T) {
 	decide(ctx, t, "deny")
 	checkCallback(t, s, cb.wait(ctx, t), state, "access_denied")
 
-	if _, err := s.Store.GetConsent(context.Background(), s.UserID, client.ClientID); err == nil {
+	if _, err := s.Store.GetConsent(context.Background(), s.UserID, client.ClientID, s.Resource); err == nil {
 		t.Error("a denied request was remembered as consent")
 	}
 }
@@ -372,7 +372,7 @@ func TestBrowserCrossOriginFormPost(t *testing.T) {
 		})
 	}
 	cb.expectNothing(t)
-	if _, err := s.Store.GetConsent(context.Background(), s.UserID, client.ClientID); err == nil {
+	if _, err := s.Store.GetConsent(context.Background(), s.UserID, client.ClientID, s.Resource); err == nil {
 		t.Error("the forged consent was recorded")
 	}
 }

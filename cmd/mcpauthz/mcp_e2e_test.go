@@ -271,7 +271,7 @@ func TestInteropMCPSDK(t *testing.T) {
 	if clients, err := s.Store.ListClients(context.Background()); err != nil || len(clients) != 1 {
 		t.Errorf("after the flow: %d clients, %v; want 1", len(clients), err)
 	}
-	if c, err := s.Store.GetConsent(context.Background(), s.UserID, reg.ID); err != nil || !slices.Contains(c.Scopes, "docs:read") || c.Resource != s.Resource {
+	if c, err := s.Store.GetConsent(context.Background(), s.UserID, reg.ID, s.Resource); err != nil || !slices.Contains(c.Scopes, "docs:read") || c.Resource != s.Resource {
 		t.Errorf("consent of alice for the SDK client: %+v, %v", c, err)
 	}
 }

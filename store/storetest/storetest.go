@@ -225,12 +225,15 @@ func client(id string) store.Client {
 	}
 }
 
+// consentResource is the resource of consent's consents.
+const consentResource = "https://mcp.example/mcp"
+
 func consent(userID, clientID string) store.Consent {
 	return store.Consent{
 		UserID:       userID,
 		ClientID:     clientID,
 		Scopes:       []string{"read"},
-		Resource:     "https://mcp.example/mcp",
+		Resource:     consentResource,
 		RedirectURIs: []string{"https://app.example/cb", "http://127.0.0.1/cb"},
 		CreatedAt:    at(0),
 		UpdatedAt:    at(time.Hour),
@@ -479,9 +482,9 @@ func testUsers(t *testing.T, open func(t *testing.T) store.Store) {
 		must(t, "DeleteUser", s.DeleteUser(ctx, "u1"))
 		_, err := s.GetUser(ctx, "u1")
 		wantErr(t, "GetUser after delete", err, store.ErrNotFound)
-		_, err = s.GetConsent(ctx, "u1", "c1")
+		_, err = s.GetConsent(ctx, "u1", "c1", consentResource)
 		wantErr(t, "GetConsent of deleted user", err, store.ErrNotFound)
-		_, err = s.GetConsent(ctx, "u2", "c1")
+		_, err = s.GetConsent(ctx, "u2", "c1", consentResource)
 		must(t, "GetConsent of other user", err)
 		wantRequests(t, s, map[string]bool{
 			"code/code1": false, "access/at1": false, "refresh/rt1": false,
@@ -616,9 +619,9 @@ func testClients(t *testing.T, open func(t *testing.T) store.Store) {
 		must(t, "DeleteClient", s.DeleteClient(ctx, "c1"))
 		_, err := s.GetClient(ctx, "c1")
 		wantErr(t, "GetClient after delete", err, store.ErrNotFound)
-		_, err = s.GetConsent(ctx, "u1", "c1")
+		_, err = s.GetConsent(ctx, "u1", "c1", consentResource)
 		wantErr(t, "GetConsent of deleted client", err, store.ErrNotFound)
-		_, err = s.GetConsent(ctx, "u1", "c2")
+		_, err = s.GetConsent(ctx, "u1", "c2", consentResource)
 		must(t, "GetConsent of other client", err)
 		wantRequests(t, s, map[string]bool{
 			"access/at1": false, "refresh/rt1": false, "access/cc1": false, "access/at2": true,
@@ -634,31 +637,33 @@ func testConsents(t *testing.T, open func(t *testing.T) store.Store) {
 		c := consent("u1", "c1")
 		c.CreatedAt = c.CreatedAt.In(elsewhere())
 		saveConsent(t, s, c)
-		got, err := s.GetConsent(ctx, "u1", "c1")
+		got, err := s.GetConsent(ctx, "u1", "c1", consentResource)
 		must(t, "GetConsent", err)
 		checkConsent(t, got, c)
 
 		nilScopes := consent("u1", "c2")
 		nilScopes.Scopes, nilScopes.Resource, nilScopes.RedirectURIs = nil, "", nil
 		saveConsent(t, s, nilScopes)
-		got, err = s.GetConsent(ctx, "u1", "c2")
+		got, err = s.GetConsent(ctx, "u1", "c2", "")
 		must(t, "GetConsent nil scopes", err)
 		checkConsent(t, got, nilScopes)
 
 		empty := consent("u1", "c3")
 		empty.Scopes = []string{}
 		saveConsent(t, s, empty)
-		got, err = s.GetConsent(ctx, "u1", "c3")
+		got, err = s.GetConsent(ctx, "u1", "c3", consentResource)
 		must(t, "GetConsent empty scopes", err)
 		checkConsent(t, got, empty)
 	})
 	t.Run("NotFound", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
 		saveConsent(t, s, consent("u1", "c1"))
-		_, err := s.GetConsent(ctx, "u1", "c2")
+		_, err := s.GetConsent(ctx, "u1", "c2", consentResource)
 		wantErr(t, "GetConsent other client", err, store.ErrNotFound)
-		_, err = s.GetConsent(ctx, "u2", "c1")
+		_, err = s.GetConsent(ctx, "u2", "c1", consentResource)
 		wantErr(t, "GetConsent other user", err, store.ErrNotFound)
+		_, err = s.GetConsent(ctx, "u1", "c1", "https://other.example/mcp")
+		wantErr(t, "GetConsent other resource", err, store.ErrNotFound)
 	})
 	t.Run("SaveReplaces", func(t *testing.T) {
 		s, ctx := open(t), t.Context()
@@ -666,22 +671,44 @@ func testConsents(t *testing.T, open func(t *testing.T) store.Store) {
 		saveConsent(t, s, first)
 		second := consent("u1", "c1")
 		second.Scopes = []string{"read", "write"}
-		second.Resource = "https://other.example/mcp"
 		second.RedirectURIs = []string{"https://other.example/cb"}
 		second.CreatedAt = at(5 * time.Hour)
 		second.UpdatedAt = at(5 * time.Hour)
 		saveConsent(t, s, second)
-		got, err := s.GetConsent(ctx, "u1", "c1")
+		got, err := s.GetConsent(ctx, "u1", "c1", consentResource)
 		must(t, "GetConsent", err)
 		c := cmp{t, "Consent"}
 		c.list("Scopes", got.Scopes, second.Scopes)
-		c.str("Resource", got.Resource, second.Resource)
 		c.list("RedirectURIs", got.RedirectURIs, second.RedirectURIs)
+		c.time("CreatedAt", got.CreatedAt, first.CreatedAt)
 		c.time("UpdatedAt", got.UpdatedAt, second.UpdatedAt)
 		list, err := s.ListConsents(ctx, "u1")
 		must(t, "ListConsents", err)
 		if len(list) != 1 {
 			t.Errorf("ListConsents after replace: %d consents, want 1", len(list))
+		}
+	})
+	// A consent for another resource is another consent: the first stays.
+	t.Run("PerResource", func(t *testing.T) {
+		s, ctx := open(t), t.Context()
+		saveConsent(t, s, consent("u1", "c1"))
+		other := consent("u1", "c1")
+		other.Resource, other.Scopes = "https://other.example/mcp", []string{"write"}
+		saveConsent(t, s, other)
+		got, err := s.GetConsent(ctx, "u1", "c1", consentResource)
+		must(t, "GetConsent first resource", err)
+		checkConsent(t, got, consent("u1", "c1"))
+		got, err = s.GetConsent(ctx, "u1", "c1", other.Resource)
+		must(t, "GetConsent other resource", err)
+		checkConsent(t, got, other)
+		list, err := s.ListConsents(ctx, "u1")
+		must(t, "ListConsents", err)
+		if len(list) != 2 {
+			t.Errorf("ListConsents: %d consents, want 2 (one per resource)", len(list))
+		}
+		must(t, "RevokeConsent", s.RevokeConsent(ctx, "u1", "c1"))
+		if list, _ := s.ListConsents(ctx, "u1"); len(list) != 0 {
+			t.Errorf("RevokeConsent left %v", list)
 		}
 	})
 	t.Run("ListNewestFirst", func(t *testing.T) {
@@ -723,10 +750,10 @@ func testConsents(t *testing.T, open func(t *testing.T) store.Store) {
 		createRequest(t, s, request(store.KindAccess, "at3", "r3", "c1", "u2"))
 
 		must(t, "RevokeConsent", s.RevokeConsent(ctx, "u1", "c1"))
-		_, err := s.GetConsent(ctx, "u1", "c1")
+		_, err := s.GetConsent(ctx, "u1", "c1", consentResource)
 		wantErr(t, "GetConsent after revoke", err, store.ErrNotFound)
 		for _, k := range [][2]string{{"u1", "c2"}, {"u2", "c1"}} {
-			_, err := s.GetConsent(ctx, k[0], k[1])
+			_, err := s.GetConsent(ctx, k[0], k[1], consentResource)
 			must(t, "GetConsent "+k[0]+"/"+k[1], err)
 		}
 		wantRequests(t, s, map[string]bool{
@@ -1151,7 +1178,7 @@ func testTransactions(t *testing.T, open func(t *testing.T) store.Store) {
 		must(t, "GetUser after rollback", err)
 		_, err = s.GetClient(ctx, "c1")
 		must(t, "GetClient after rollback", err)
-		_, err = s.GetConsent(ctx, "u1", "c1")
+		_, err = s.GetConsent(ctx, "u1", "c1", consentResource)
 		must(t, "GetConsent after rollback", err)
 		wantRequests(t, s, map[string]bool{"access/at1": true})
 	})
