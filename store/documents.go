@@ -395,7 +395,7 @@ func (db *DB) SearchDocuments(ctx context.Context, viewerID, query string, limit
 	// visible to the viewer when it was read.
 	cond, condArgs := visibleTo(viewerID)
 	var rows []documentRow
-	err = conn.Table("documents AS d").Select(documentColumns).Where("d.id IN ?", ids).Where(cond, condArgs...).Find(&rows).Error
+	err = conn.Table("documents AS d").Select(documentSearchColumns).Where("d.id IN ?", ids).Where(cond, condArgs...).Find(&rows).Error
 	if err != nil {
 		return nil, wrap("search documents", err)
 	}
@@ -423,6 +423,7 @@ func (db *DB) SearchDocuments(ctx context.Context, viewerID, query string, limit
 		default:
 			snippet = tidySnippet(r.Snippet)
 		}
+		d.Body = "" // only its beginning was read, for the snippet
 		hits = append(hits, SearchHit{Document: d, Snippet: snippet, Score: r.Score})
 	}
 	return hits, nil

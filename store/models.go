@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"gorm.io/gorm"
@@ -132,6 +133,11 @@ func (documentRow) TableName() string { return "documents" }
 // documentColumns are the columns of documentRow, for queries that must not
 // fetch the PostgreSQL search vector.
 const documentColumns = "id, title, body, format, owner_id, visibility, source_key, created_at, updated_at"
+
+// documentSearchColumns are documentColumns with only the first
+// searchBodyChars characters of the body (and one more, to tell that it
+// goes on), which SearchDocuments cuts snippets from.
+var documentSearchColumns = "id, title, substr(body, 1, " + strconv.Itoa(searchBodyChars+1) + ") AS body, format, owner_id, visibility, source_key, created_at, updated_at"
 
 // documentListColumns are documentColumns without the body.
 const documentListColumns = "id, title, format, owner_id, visibility, source_key, created_at, updated_at"

@@ -222,6 +222,12 @@ func visibleTo(viewer string) (string, []any) {
 		[]any{viewer, viewer}
 }
 
+// searchBodyChars bounds how much of a hit's body a search reads to cut a
+// snippet from, in characters: a search that matches many large documents
+// must not read them whole. A match further in gets an excerpt from the
+// beginning.
+const searchBodyChars = 1 << 16
+
 // Snippet shaping.
 const (
 	ellipsis        = "…"

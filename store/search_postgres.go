@@ -1,6 +1,7 @@
 package store
 
 import (
+	"strconv"
 	"strings"
 
 	"gorm.io/gorm"
@@ -153,7 +154,7 @@ func (p postgresFTS) search(tx *gorm.DB, q searchQuery) ([]rankedDoc, error) {
 	args := append([]any{tsqueryText(q.terms), postgresHeadline}, p.rankArgs(q)...)
 	args = append(append(args, condArgs...), q.limit)
 	var hits []rankedDoc
-	err := tx.Raw(`SELECT r.id, r.score, ts_headline('simple', d.body, to_tsquery('simple', ?), ?) AS snippet
+	err := tx.Raw(`SELECT r.id, r.score, ts_headline('simple', substr(d.body, 1, `+strconv.Itoa(searchBodyChars)+`), to_tsquery('simple', ?), ?) AS snippet
 FROM (`+postgresRankQuery(cond)+`) r JOIN documents d ON d.id = r.id
 ORDER BY r.score DESC, d.updated_at DESC, r.id COLLATE "C"`, args...).Scan(&hits).Error
 	return hits, err

@@ -177,9 +177,9 @@ type DocumentView struct {
 
 // SearchHit is one result of a document search, best first.
 type SearchHit struct {
-	Document Document
-	Snippet  string  // a short plain-text excerpt around the match
-	Score    float64 // higher is better; comparable only within one search
+	Document Document // without its Body: read the document for that
+	Snippet  string   // a short plain-text excerpt around the match
+	Score    float64  // higher is better; comparable only within one search
 }
 
 // SearchTitle is one result of SearchDocumentTitles, best first: what a
